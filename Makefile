@@ -1,0 +1,57 @@
+# meta-cni build, test and demo targets. `make help` lists them.
+GO      ?= go
+BIN     := bin
+GOFLAGS ?=
+export CGO_ENABLED ?= 0
+
+# Fuzz targets run briefly in `make test`; raise FUZZTIME for a longer hunt.
+FUZZTIME ?= 10s
+# Benchmarks are slow by design (hundreds of real pods); one run each.
+BENCHTIME ?= 1x
+
+.PHONY: all build tools test unit fuzz bench demo fmt vet lint clean help
+
+all: build
+
+help:
+	@echo "build  - every binary into $(BIN)/"
+	@echo "tools  - etcd and kube-apiserver for the tests, into .cache/tools/"
+	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
+	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
+	@echo "demo   - a local control plane, a few pods with two networks each"
+
+build:
+	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+tools:
+	$(GO) run ./hack/tools/build
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -count=1 -short ./pkg/...
+
+fuzz:
+	@set -e; for target in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' pkg cmd internal | sed 's/func //'); do \
+		pkg=$$(grep -rlE "^func $$target\(" --include='*_test.go' pkg cmd internal | head -1 | xargs dirname); \
+		echo "fuzz $$target in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
+
+test: vet build tools
+	$(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) fuzz
+
+bench: build tools
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
+
+demo: build tools
+	$(GO) run ./hack/demo
+
+clean:
+	rm -rf $(BIN) .cache
