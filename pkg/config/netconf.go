@@ -1,0 +1,225 @@
+// Package config parses and validates meta-cni's own network configuration,
+// the NetConf the container runtime passes on stdin.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Defaults for fields a NetConf may leave out.
+const (
+	DefaultCacheDir         = "/var/lib/meta-cni"
+	DefaultConfDir          = "/etc/cni/net.d"
+	DefaultNetworkNamespace = "kube-system"
+	DefaultAPITimeout       = 10 * time.Second
+	DefaultReadinessTimeout = 30 * time.Second
+)
+
+// SupportedVersions are the CNI spec versions meta-cni speaks.
+var SupportedVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+
+// NetConf is meta-cni's configuration. Field names follow Multus where the
+// two overlap, so existing Multus configurations load unchanged.
+type NetConf struct {
+	types.PluginConf
+
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// ClusterNetwork is a NAD name ([ns/]name), a conf name in ConfDir, or
+	// an absolute file path; it is attached as eth0.
+	ClusterNetwork string `json:"clusterNetwork,omitempty"`
+	// Delegates is Multus's inline form of the cluster network; only the
+	// first entry is used, and only when ClusterNetwork is empty.
+	Delegates []json.RawMessage `json:"delegates,omitempty"`
+	// DefaultNetworks are attached to every pod outside SystemNamespaces.
+	DefaultNetworks []string `json:"defaultNetworks,omitempty"`
+	// NetworkNamespace holds the NADs named by ClusterNetwork and
+	// DefaultNetworks; Multus calls it multusNamespace.
+	NetworkNamespace   string   `json:"multusNamespace,omitempty"`
+	SystemNamespaces   []string `json:"systemNamespaces,omitempty"`
+	NamespaceIsolation bool     `json:"namespaceIsolation,omitempty"`
+	GlobalNamespaces   []string `json:"-"`
+	ConfDir            string   `json:"confDir,omitempty"`
+	BinDir             string   `json:"binDir,omitempty"`
+	CacheDir           string   `json:"cacheDir,omitempty"`
+	LogLevel           string   `json:"logLevel,omitempty"`
+	LogFile            string   `json:"logFile,omitempty"`
+	// ReadinessIndicatorFile must exist before ADD proceeds; ADD waits for
+	// it up to ReadinessTimeout.
+	ReadinessIndicatorFile string        `json:"readinessIndicatorFile,omitempty"`
+	ReadinessTimeout       time.Duration `json:"-"`
+	APITimeout             time.Duration `json:"-"`
+}
+
+// FieldError names the field of the NetConf that is wrong.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return "meta-cni config: " + e.Reason
+	}
+	return fmt.Sprintf("meta-cni config field %q: %s", e.Field, e.Reason)
+}
+
+// raw carries the fields whose JSON form needs more than a plain decode.
+type raw struct {
+	APITimeout       json.RawMessage `json:"apiTimeout,omitempty"`
+	ReadinessTimeout json.RawMessage `json:"readinessTimeout,omitempty"`
+	// Multus spells it as a comma-separated string.
+	GlobalNamespaces json.RawMessage `json:"globalNamespaces,omitempty"`
+}
+
+// Parse decodes and validates a NetConf and fills in defaults.
+func Parse(data []byte) (*NetConf, error) {
+	conf := &NetConf{}
+	if err := json.Unmarshal(data, conf); err != nil {
+		return nil, decodeError(err)
+	}
+	var r raw
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, decodeError(err)
+	}
+	var err error
+	if conf.APITimeout, err = parseDuration("apiTimeout", r.APITimeout, DefaultAPITimeout); err != nil {
+		return nil, err
+	}
+	if conf.ReadinessTimeout, err = parseDuration("readinessTimeout", r.ReadinessTimeout, DefaultReadinessTimeout); err != nil {
+		return nil, err
+	}
+	if conf.GlobalNamespaces, err = parseNamespaceList(r.GlobalNamespaces); err != nil {
+		return nil, err
+	}
+	conf.setDefaults()
+	return conf, conf.validate()
+}
+
+// decodeError names the field a JSON type error is about.
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return &FieldError{typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", typeErr.Type, typeErr.Value)}
+	}
+	return &FieldError{"", fmt.Sprintf("not valid JSON: %v", err)}
+}
+
+func (c *NetConf) setDefaults() {
+	if c.CacheDir == "" {
+		c.CacheDir = DefaultCacheDir
+	}
+	if c.ConfDir == "" {
+		c.ConfDir = DefaultConfDir
+	}
+	if c.NetworkNamespace == "" {
+		c.NetworkNamespace = DefaultNetworkNamespace
+	}
+	if c.SystemNamespaces == nil {
+		c.SystemNamespaces = []string{"kube-system"}
+	}
+	if c.GlobalNamespaces == nil {
+		c.GlobalNamespaces = []string{"default", c.NetworkNamespace}
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+}
+
+func (c *NetConf) validate() error {
+	if c.CNIVersion == "" {
+		return &FieldError{"cniVersion", "is required"}
+	}
+	if !supported(c.CNIVersion) {
+		return &FieldError{"cniVersion", fmt.Sprintf("%q is not one of %s", c.CNIVersion, strings.Join(SupportedVersions, ", "))}
+	}
+	if c.ClusterNetwork == "" && len(c.Delegates) == 0 {
+		return &FieldError{"clusterNetwork", "is required (a NetworkAttachmentDefinition name, a conf name in confDir, or a file path)"}
+	}
+	for i, n := range c.DefaultNetworks {
+		if strings.TrimSpace(n) == "" {
+			return &FieldError{fmt.Sprintf("defaultNetworks[%d]", i), "is empty"}
+		}
+	}
+	for _, ns := range append(append([]string{c.NetworkNamespace}, c.SystemNamespaces...), c.GlobalNamespaces...) {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return &FieldError{"namespaces", fmt.Sprintf("%q is not a valid namespace: %s", ns, strings.Join(errs, "; "))}
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "verbose", "info", "warn", "warning", "error", "panic":
+	default:
+		return &FieldError{"logLevel", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	}
+	if c.APITimeout <= 0 {
+		return &FieldError{"apiTimeout", "must be positive"}
+	}
+	if c.ReadinessTimeout <= 0 {
+		return &FieldError{"readinessTimeout", "must be positive"}
+	}
+	return nil
+}
+
+func supported(v string) bool {
+	for _, s := range SupportedVersions {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDuration accepts a Go duration string ("10s") or a number of seconds.
+func parseDuration(field string, data json.RawMessage, def time.Duration) (time.Duration, error) {
+	if len(data) == 0 || string(data) == "null" {
+		return def, nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		if secs, err := strconv.ParseFloat(s, 64); err == nil {
+			return time.Duration(secs * float64(time.Second)), nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, &FieldError{field, fmt.Sprintf("%q is not a duration like \"10s\"", s)}
+		}
+		return d, nil
+	}
+	var secs float64
+	if err := json.Unmarshal(data, &secs); err != nil {
+		return 0, &FieldError{field, "must be a duration string like \"10s\" or a number of seconds"}
+	}
+	if secs > float64(24*time.Hour/time.Second) {
+		return 0, &FieldError{field, "is longer than a day"}
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// parseNamespaceList accepts a JSON list or Multus's comma-separated string.
+func parseNamespaceList(data json.RawMessage) ([]string, error) {
+	if len(data) == 0 || string(data) == "null" {
+		return nil, nil
+	}
+	var list []string
+	if err := json.Unmarshal(data, &list); err == nil {
+		return list, nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, &FieldError{"globalNamespaces", "must be a list of namespaces or a comma-separated string"}
+	}
+	list = []string{}
+	for _, ns := range strings.Split(s, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			list = append(list, ns)
+		}
+	}
+	return list, nil
+}

@@ -1,0 +1,165 @@
+package delegate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Record is everything meta-cni needs to CHECK or DEL a container's
+// networks without the API server. It is written before any delegate runs.
+type Record struct {
+	ContainerID  string      `json:"containerID"`
+	NetNS        string      `json:"netns"`
+	IfName       string      `json:"ifName"`
+	CNIVersion   string      `json:"cniVersion"`
+	PodNamespace string      `json:"podNamespace,omitempty"`
+	PodName      string      `json:"podName,omitempty"`
+	PodUID       string      `json:"podUID,omitempty"`
+	Args         [][2]string `json:"args,omitempty"`
+	Delegates    []Delegate  `json:"delegates"`
+}
+
+// Pod names the record's pod for messages, or the container when the
+// caller is not Kubernetes.
+func (r *Record) Pod() string {
+	if r.PodName == "" {
+		return "container " + r.ContainerID
+	}
+	return "pod " + r.PodNamespace + "/" + r.PodName
+}
+
+// RecordStore keeps one record file per container in Dir.
+type RecordStore struct {
+	Dir string
+}
+
+// ValidContainerID rejects IDs that could escape the store directory; the
+// CNI spec allows only alphanumerics, '_', '.' and '-'.
+func ValidContainerID(id string) error {
+	if id == "" {
+		return errors.New("container ID is empty")
+	}
+	if id == "." || id == ".." || !validNetworkName(id) {
+		return fmt.Errorf("container ID %q may hold only letters, digits, '.', '_' and '-'", id)
+	}
+	return nil
+}
+
+func (s RecordStore) path(containerID string) string {
+	return filepath.Join(s.Dir, containerID+".json")
+}
+
+// Write stores r durably: a temp file, fsync, rename, then fsync of the
+// directory, so a crash leaves either the old record or the new one.
+func (s RecordStore) Write(r *Record) error {
+	if err := ValidContainerID(r.ContainerID); err != nil {
+		return err
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode attachment record of %s: %w", r.Pod(), err)
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("create attachment cache %s: %w", s.Dir, err)
+	}
+	if err := writeAtomic(s.Dir, s.path(r.ContainerID), data); err != nil {
+		return fmt.Errorf("write attachment record of %s: %w", r.Pod(), err)
+	}
+	return nil
+}
+
+func writeAtomic(dir, path string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	return err
+}
+
+// Read returns the record of a container; the error wraps os.ErrNotExist
+// when there is none.
+func (s RecordStore) Read(containerID string) (*Record, error) {
+	if err := ValidContainerID(containerID); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(s.path(containerID))
+	if err != nil {
+		return nil, fmt.Errorf("read attachment record of container %s: %w", containerID, err)
+	}
+	r := &Record{}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("decode attachment record %s: %w", s.path(containerID), err)
+	}
+	return r, nil
+}
+
+// Remove deletes a container's record; a missing record is not an error.
+func (s RecordStore) Remove(containerID string) error {
+	if err := ValidContainerID(containerID); err != nil {
+		return err
+	}
+	if err := os.Remove(s.path(containerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove attachment record of container %s: %w", containerID, err)
+	}
+	return syncDir(s.Dir)
+}
+
+// List returns every record in the store; unreadable files are reported in
+// the error but do not hide the others.
+func (s RecordStore) List() ([]*Record, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list attachment cache %s: %w", s.Dir, err)
+	}
+	var out []*Record
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		r, err := s.Read(strings.TrimSuffix(name, ".json"))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,177 @@
+package delegate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+)
+
+// CNI is the part of libcni the runner uses; tests may replace it.
+type CNI interface {
+	AddNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (types.Result, error)
+	CheckNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error
+	DelNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error
+	GCNetworkList(ctx context.Context, net *libcni.NetworkConfigList, args *libcni.GCArgs) error
+	GetStatusNetworkList(ctx context.Context, net *libcni.NetworkConfigList) error
+}
+
+// Runner runs delegates through libcni, with libcni's result cache under
+// the meta-cni cache directory.
+type Runner struct {
+	CNI CNI
+}
+
+// NewRunner finds plugins in binDirs and caches results under cacheDir.
+func NewRunner(binDirs []string, cacheDir string) *Runner {
+	return &Runner{CNI: libcni.NewCNIConfigWithCacheDir(binDirs, filepath.Join(cacheDir, "libcni"), nil)}
+}
+
+// Error is a delegate's failure, tagged with the network and interface.
+type Error struct {
+	Network string
+	IfName  string
+	Op      string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s network %s (%s): %v", e.Op, e.Network, e.IfName, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func runtimeConf(r *Record, d *Delegate) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID:    r.ContainerID,
+		NetNS:          r.NetNS,
+		IfName:         d.IfName,
+		Args:           r.Args,
+		CapabilityArgs: d.CapabilityArgs,
+	}
+}
+
+// ConfList parses a delegate's conflist for libcni.
+func (d *Delegate) confList() (*libcni.NetworkConfigList, error) {
+	list, err := libcni.ConfListFromBytes(d.ConfList)
+	if err != nil {
+		return nil, &Error{Network: d.Network, IfName: d.IfName, Op: "parse", Err: err}
+	}
+	return list, nil
+}
+
+// Add runs every delegate of r in order and returns their results. When
+// delegate k fails it deletes k..0 in reverse, so nothing is left behind,
+// and returns the ADD error (joined with any rollback error).
+func (rn *Runner) Add(ctx context.Context, r *Record) ([]types.Result, error) {
+	results := make([]types.Result, 0, len(r.Delegates))
+	for k := range r.Delegates {
+		d := &r.Delegates[k]
+		res, err := rn.add(ctx, r, d)
+		if err != nil {
+			// Delegate k may have done part of its work before failing.
+			rbErr := rn.delFrom(ctx, r, k)
+			return nil, errors.Join(err, rbErr)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+func (rn *Runner) add(ctx context.Context, r *Record, d *Delegate) (types.Result, error) {
+	list, err := d.confList()
+	if err != nil {
+		return nil, err
+	}
+	res, err := rn.CNI.AddNetworkList(ctx, list, runtimeConf(r, d))
+	if err != nil {
+		return nil, &Error{Network: d.Network, IfName: d.IfName, Op: "add", Err: err}
+	}
+	return res, nil
+}
+
+// delFrom deletes delegates k..0 in reverse and joins their errors.
+func (rn *Runner) delFrom(ctx context.Context, r *Record, k int) error {
+	var errs []error
+	for i := k; i >= 0; i-- {
+		d := &r.Delegates[i]
+		list, err := d.confList()
+		if err == nil {
+			err = rn.CNI.DelNetworkList(ctx, list, runtimeConf(r, d))
+		}
+		if err != nil {
+			errs = append(errs, &Error{Network: d.Network, IfName: d.IfName, Op: "delete", Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Del deletes every delegate of r in reverse order. It goes on past
+// failures, so one broken delegate does not strand the others, and returns
+// every error joined.
+func (rn *Runner) Del(ctx context.Context, r *Record) error {
+	if len(r.Delegates) == 0 {
+		return nil
+	}
+	return rn.delFrom(ctx, r, len(r.Delegates)-1)
+}
+
+// Check runs CHECK on every delegate of r.
+func (rn *Runner) Check(ctx context.Context, r *Record) error {
+	for k := range r.Delegates {
+		d := &r.Delegates[k]
+		list, err := d.confList()
+		if err != nil {
+			return err
+		}
+		if err := rn.CNI.CheckNetworkList(ctx, list, runtimeConf(r, d)); err != nil {
+			return &Error{Network: d.Network, IfName: d.IfName, Op: "check", Err: err}
+		}
+	}
+	return nil
+}
+
+// Status asks every delegate whether it is ready.
+func (rn *Runner) Status(ctx context.Context, delegates []Delegate) error {
+	for k := range delegates {
+		d := &delegates[k]
+		list, err := d.confList()
+		if err != nil {
+			return err
+		}
+		if err := rn.CNI.GetStatusNetworkList(ctx, list); err != nil {
+			return &Error{Network: d.Network, IfName: d.IfName, Op: "status", Err: err}
+		}
+	}
+	return nil
+}
+
+// GC forwards garbage collection to every distinct network in delegates.
+// valid lists, per network name, the attachments that are still in use;
+// libcni deletes the cached attachments of that network that are not in it
+// and then sends the plugins GC with the same list.
+func (rn *Runner) GC(ctx context.Context, delegates []Delegate, valid map[string][]types.GCAttachment) error {
+	seen := map[string]bool{}
+	var errs []error
+	for k := range delegates {
+		d := &delegates[k]
+		key := d.Name + "\x00" + string(d.ConfList)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		list, err := d.confList()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		args := &libcni.GCArgs{ValidAttachments: valid[d.Name]}
+		if err := rn.CNI.GCNetworkList(ctx, list, args); err != nil {
+			errs = append(errs, &Error{Network: d.Network, IfName: d.IfName, Op: "gc", Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}

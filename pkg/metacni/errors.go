@@ -1,0 +1,88 @@
+package metacni
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/containernetworking/cni/pkg/types"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/meta-cni/meta-cni/pkg/annotations"
+	"github.com/meta-cni/meta-cni/pkg/config"
+	"github.com/meta-cni/meta-cni/pkg/delegate"
+	"github.com/meta-cni/meta-cni/pkg/kube"
+)
+
+// meta-cni's own error codes; the README lists them.
+const (
+	// CodeForbidden: the API server refused meta-cni's ServiceAccount.
+	CodeForbidden uint = 102
+	// CodeDelegateFailed: a delegate failed without a CNI error code.
+	CodeDelegateFailed uint = 103
+)
+
+// podError wraps a failed API call about the pod itself, as opposed to a
+// NetworkAttachmentDefinition.
+type podError struct{ err error }
+
+func (e *podError) Error() string { return e.err.Error() }
+func (e *podError) Unwrap() error { return e.err }
+
+// ioError is a failure to read or write the attachment cache.
+type ioError struct{ err error }
+
+func (e *ioError) Error() string { return e.err.Error() }
+func (e *ioError) Unwrap() error { return e.err }
+
+// cniError turns any error into a CNI error with the spec's code and a
+// message that starts with the pod it concerns.
+func cniError(pod podRef, err error) *types.Error {
+	code, hint := classify(err)
+	msg := pod.String() + ": " + err.Error()
+	if pod.Name == "" {
+		msg = err.Error()
+	}
+	return &types.Error{Code: code, Msg: msg, Details: hint}
+}
+
+func classify(err error) (uint, string) {
+	var (
+		fieldErr   *config.FieldError
+		annErr     *annotations.Error
+		buildErr   *delegate.BuildError
+		netErr     *NetworkError
+		argsErr    *argsError
+		uidErr     *kube.UIDMismatchError
+		podErr     *podError
+		ioErr      *ioError
+		notReady   *notReadyError
+		unknownErr *unknownContainerError
+		delErr     *delegate.Error
+		cniErr     *types.Error
+	)
+	switch {
+	case errors.As(err, &fieldErr), errors.As(err, &annErr), errors.As(err, &buildErr), errors.As(err, &netErr):
+		return types.ErrInvalidNetworkConfig, "fix the named field"
+	case errors.As(err, &argsErr):
+		return types.ErrInvalidEnvironmentVariables, "the runtime passed malformed CNI environment"
+	case errors.As(err, &uidErr), errors.As(err, &unknownErr):
+		return types.ErrUnknownContainer, ""
+	case errors.As(err, &notReady):
+		return types.ErrTryAgainLater, "the cluster network's readiness indicator file is missing"
+	case kube.IsUnreachable(err):
+		return types.ErrTryAgainLater, "the Kubernetes API server did not answer in time"
+	case apierrors.IsForbidden(err):
+		return CodeForbidden, "meta-cni's ServiceAccount lacks a permission; apply the chart's ClusterRole (get pods, patch pods/status, get network-attachment-definitions, create events)"
+	case errors.As(err, &podErr) && apierrors.IsNotFound(err):
+		return types.ErrUnknownContainer, "the pod no longer exists"
+	case errors.As(err, &ioErr):
+		return types.ErrIOFailure, ""
+	case errors.As(err, &delErr) && errors.As(err, &cniErr):
+		return cniErr.Code, fmt.Sprintf("reported by the delegate of network %s", delErr.Network)
+	case errors.As(err, &delErr):
+		return CodeDelegateFailed, fmt.Sprintf("the delegate of network %s failed", delErr.Network)
+	case errors.As(err, &cniErr):
+		return cniErr.Code, cniErr.Details
+	}
+	return types.ErrInternal, ""
+}

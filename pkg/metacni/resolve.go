@@ -1,0 +1,325 @@
+package metacni
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/meta-cni/meta-cni/pkg/annotations"
+	"github.com/meta-cni/meta-cni/pkg/config"
+	"github.com/meta-cni/meta-cni/pkg/delegate"
+	"github.com/meta-cni/meta-cni/pkg/kube"
+)
+
+// NetworkError is a problem with one network a pod uses: a missing or
+// broken NetworkAttachmentDefinition, an isolation violation, an interface
+// clash. It is an invalid-config error (code 7).
+type NetworkError struct {
+	Network string
+	Field   string
+	Reason  string
+	Err     error
+}
+
+func (e *NetworkError) Error() string {
+	msg := "network " + e.Network
+	if e.Field != "" {
+		msg += fmt.Sprintf(" field %q", e.Field)
+	}
+	msg += ": " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// source is one network before its delegate is built: where its config
+// comes from and what the pod asked of it.
+type source struct {
+	network     string // "ns/name" or "file:<path>"
+	defaultName string // the conflist name when the config has none
+	config      []byte
+	ifName      string
+	req         delegate.Request
+	cluster     bool
+}
+
+// resolver turns a NetConf and a pod into the pod's delegates.
+type resolver struct {
+	conf  *config.NetConf
+	api   API       // nil when the caller is not a Kubernetes runtime
+	pod   *kube.Pod // nil when the caller is not a Kubernetes runtime
+	confs *confDir
+}
+
+// resolve returns the delegates of a pod in attach order: the cluster
+// network on ifName, then defaultNetworks, then the annotation's selections.
+func (r *resolver) resolve(ctx context.Context, ifName string) ([]delegate.Delegate, error) {
+	cluster, err := r.clusterSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cluster.ifName = ifName
+	cluster.cluster = true
+	sources := []*source{cluster}
+
+	if r.pod != nil && !r.systemNamespace() {
+		extra, err := r.extraSources(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, extra...)
+	}
+
+	seen := map[string]string{}
+	defaultRoutes := 0
+	var delegates []delegate.Delegate
+	for _, s := range sources {
+		if prev, ok := seen[s.ifName]; ok {
+			return nil, &NetworkError{Network: s.network, Field: "interface", Reason: fmt.Sprintf("interface %q is already used by network %s", s.ifName, prev)}
+		}
+		seen[s.ifName] = s.network
+		if len(s.req.Gateways) > 0 {
+			defaultRoutes++
+			if defaultRoutes > 1 {
+				return nil, &NetworkError{Network: s.network, Field: "default-route", Reason: "only one network of a pod may set default-route"}
+			}
+		}
+		d, err := delegate.Build(s.network, s.defaultName, s.ifName, s.config, r.conf.CNIVersion, s.req)
+		if err != nil {
+			return nil, err
+		}
+		d.Cluster = s.cluster
+		delegates = append(delegates, *d)
+	}
+	return delegates, nil
+}
+
+func (r *resolver) systemNamespace() bool {
+	for _, ns := range r.conf.SystemNamespaces {
+		if ns == r.pod.Namespace {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterSource is the default-network override when the pod has one, or
+// the NetConf's cluster network.
+func (r *resolver) clusterSource(ctx context.Context) (*source, error) {
+	if r.pod != nil && !r.systemNamespace() {
+		if v, ok := r.pod.Annotations[annotations.DefaultNetworkKey]; ok && strings.TrimSpace(v) != "" {
+			ns, name, err := annotations.ParseDefaultNetwork(v, r.pod.Namespace)
+			if err != nil {
+				return nil, err
+			}
+			if err := r.checkIsolation(ns, name, annotations.DefaultNetworkKey); err != nil {
+				return nil, err
+			}
+			return r.nadSource(ctx, ns, name)
+		}
+	}
+	if r.conf.ClusterNetwork == "" {
+		return &source{network: "delegates[0]", defaultName: "cluster", config: r.conf.Delegates[0]}, nil
+	}
+	return r.namedSource(ctx, r.conf.ClusterNetwork)
+}
+
+// extraSources are defaultNetworks then the networks annotation, named
+// net1..netN by position unless the selection names its interface.
+func (r *resolver) extraSources(ctx context.Context) ([]*source, error) {
+	var out []*source
+	for _, ref := range r.conf.DefaultNetworks {
+		s, err := r.namedSource(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	selections, err := annotations.ParseNetworks(r.pod.Annotations[annotations.NetworksKey], r.pod.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	for _, sel := range selections {
+		if err := r.checkIsolation(sel.Namespace, sel.Name, annotations.NetworksKey); err != nil {
+			return nil, err
+		}
+	}
+	fetched, err := r.fetchAll(ctx, selections)
+	if err != nil {
+		return nil, err
+	}
+	for i, sel := range selections {
+		s := fetched[i]
+		s.ifName = sel.Interface
+		s.req = delegate.Request{IPs: sel.IPs, MAC: sel.MAC, CNIArgs: sel.CNIArgs, Gateways: sel.DefaultRoute}
+		if len(sel.PortMappings) > 0 {
+			s.req.PortMappings = sel.PortMappings
+		}
+		if sel.Bandwidth != nil {
+			s.req.Bandwidth = sel.Bandwidth
+		}
+		out = append(out, s)
+	}
+	for i, s := range out {
+		if s.ifName == "" {
+			s.ifName = fmt.Sprintf("net%d", i+1)
+		}
+	}
+	return out, nil
+}
+
+// fetchAll GETs the selections' NADs at once: on a pod with several
+// networks the round trips overlap instead of adding up.
+func (r *resolver) fetchAll(ctx context.Context, selections []annotations.NetworkSelection) ([]*source, error) {
+	out := make([]*source, len(selections))
+	errs := make([]error, len(selections))
+	var wg sync.WaitGroup
+	for i := range selections {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out[i], errs[i] = r.nadSource(ctx, selections[i].Namespace, selections[i].Name)
+		}(i)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (r *resolver) checkIsolation(ns, name, annotation string) error {
+	if !r.conf.NamespaceIsolation || ns == r.pod.Namespace {
+		return nil
+	}
+	for _, g := range r.conf.GlobalNamespaces {
+		if g == ns {
+			return nil
+		}
+	}
+	return &NetworkError{Network: ns + "/" + name, Field: "namespace", Reason: fmt.Sprintf(
+		"namespaceIsolation forbids pods in namespace %s from using networks in namespace %s (annotation %s); create the NetworkAttachmentDefinition in %s or add %s to globalNamespaces",
+		r.pod.Namespace, ns, annotation, r.pod.Namespace, ns)}
+}
+
+// namedSource resolves a NetConf reference: an absolute file path, the name
+// of a conf in confDir, or a NAD as [namespace/]name in the network
+// namespace.
+func (r *resolver) namedSource(ctx context.Context, ref string) (*source, error) {
+	if filepath.IsAbs(ref) {
+		data, err := os.ReadFile(ref)
+		if err != nil {
+			return nil, &NetworkError{Network: "file:" + ref, Reason: "cannot read the network config file", Err: err}
+		}
+		return &source{network: "file:" + ref, defaultName: strings.TrimSuffix(filepath.Base(ref), filepath.Ext(ref)), config: data}, nil
+	}
+	if !strings.Contains(ref, "/") {
+		if f, ok := r.confs.lookup(ref); ok {
+			return &source{network: "file:" + f.path, defaultName: ref, config: f.data}, nil
+		}
+	}
+	ns, name := r.conf.NetworkNamespace, ref
+	if i := strings.Index(ref, "/"); i >= 0 {
+		ns, name = ref[:i], ref[i+1:]
+	}
+	return r.nadSource(ctx, ns, name)
+}
+
+// nadSource GETs a NetworkAttachmentDefinition. An empty spec.config means
+// the conf of the same name in confDir.
+func (r *resolver) nadSource(ctx context.Context, ns, name string) (*source, error) {
+	network := ns + "/" + name
+	if r.api == nil {
+		return nil, &NetworkError{Network: network, Reason: "is a NetworkAttachmentDefinition, but the caller gave no K8S_POD_NAME, so there is no Kubernetes API to read it from; name a conf in confDir or a file instead"}
+	}
+	nad, err := r.api.GetNetworkAttachmentDefinition(ctx, ns, name)
+	if apierrors.IsNotFound(err) {
+		return nil, &NetworkError{Network: network, Reason: "NetworkAttachmentDefinition not found; create it or fix the pod's annotation", Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.sourceFromNAD(network, nad)
+}
+
+func (r *resolver) sourceFromNAD(network string, nad *nadv1.NetworkAttachmentDefinition) (*source, error) {
+	if strings.TrimSpace(nad.Spec.Config) != "" {
+		return &source{network: network, defaultName: nad.Name, config: []byte(nad.Spec.Config)}, nil
+	}
+	if f, ok := r.confs.lookup(nad.Name); ok {
+		return &source{network: network, defaultName: nad.Name, config: f.data}, nil
+	}
+	return nil, &NetworkError{Network: network, Field: "spec.config", Reason: fmt.Sprintf("is empty and confDir %s has no conf named %q", r.conf.ConfDir, nad.Name)}
+}
+
+// confDir indexes the network configs in a directory by their name. It
+// reads the directory once, and only when a lookup needs it.
+type confDir struct {
+	dir   string
+	once  sync.Once
+	files map[string]confFile
+}
+
+type confFile struct {
+	path string
+	data []byte
+}
+
+func (c *confDir) lookup(name string) (confFile, bool) {
+	c.once.Do(c.load)
+	f, ok := c.files[name]
+	return f, ok
+}
+
+func (c *confDir) load() {
+	c.files = map[string]confFile{}
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		switch filepath.Ext(e.Name()) {
+		case ".conf", ".conflist", ".json":
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		path := filepath.Join(c.dir, n)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var head struct {
+			Name    string `json:"name"`
+			Type    string `json:"type"`
+			Plugins []struct {
+				Type string `json:"type"`
+			} `json:"plugins"`
+		}
+		if json.Unmarshal(data, &head) != nil || head.Name == "" {
+			continue
+		}
+		// meta-cni's own conf lives in the same directory; never delegate to it.
+		if head.Type == "meta-cni" || (len(head.Plugins) > 0 && head.Plugins[0].Type == "meta-cni") {
+			continue
+		}
+		if _, dup := c.files[head.Name]; !dup {
+			c.files[head.Name] = confFile{path: path, data: data}
+		}
+	}
+}
