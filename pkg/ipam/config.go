@@ -1,0 +1,489 @@
+package ipam
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+)
+
+// Default timeouts; together they stay under the 10 s a runtime tolerates.
+const (
+	DefaultDialTimeout    = 2 * time.Second
+	DefaultRequestTimeout = 5 * time.Second
+)
+
+// Config is an etcd-ipam config after parsing and checking.
+type Config struct {
+	CNIVersion string
+	Name       string // the network's name
+	RangeSets  []*RangeSet
+	Routes     []*types.Route
+	DNS        types.DNS
+	Exclude    []netip.Prefix
+	Network    string // the scope that separates L2 domains reusing a CIDR
+	NodeName   string
+	// Static maps a range set index to the address requested for it.
+	Static           map[int]netip.Addr
+	Pod              PodArgs
+	Etcd             EtcdConfig
+	ValidAttachments []types.GCAttachment
+	RawPrevResult    map[string]any
+	LogFile          string
+	LogLevel         string
+}
+
+// PodArgs are the Kubernetes fields of CNI_ARGS that go into each record.
+type PodArgs struct {
+	Namespace, Name, UID string
+}
+
+// EtcdConfig is how to reach etcd. The *Field members name where each file
+// came from, so errors point at the field the user wrote.
+type EtcdConfig struct {
+	Endpoints      []string
+	EndpointsFile  string
+	CertFile       string
+	KeyFile        string
+	TrustedCAFile  string
+	DialTimeout    time.Duration
+	RequestTimeout time.Duration
+	Prefix         string
+
+	CertField, KeyField, CAField, EndpointsField string
+}
+
+type netConfJSON struct {
+	CNIVersion    string          `json:"cniVersion"`
+	Name          string          `json:"name"`
+	IPAM          *ipamJSON       `json:"ipam"`
+	RawPrevResult map[string]any  `json:"prevResult"`
+	RuntimeConfig json.RawMessage `json:"runtimeConfig"`
+	Args          *struct {
+		CNI *struct {
+			IPs []string `json:"ips"`
+		} `json:"cni"`
+	} `json:"args"`
+	ValidAttachments []types.GCAttachment `json:"cni.dev/valid-attachments"`
+}
+
+type runtimeConfigJSON struct {
+	IPs      []string      `json:"ips"`
+	IPRanges [][]rangeJSON `json:"ipRanges"`
+}
+
+type rangeJSON struct {
+	Subnet     string `json:"subnet"`
+	RangeStart string `json:"rangeStart"`
+	RangeEnd   string `json:"rangeEnd"`
+	Gateway    string `json:"gateway"`
+}
+
+type ipamJSON struct {
+	Type string `json:"type"`
+	rangeJSON
+	Ranges     [][]rangeJSON     `json:"ranges"`
+	Routes     []json.RawMessage `json:"routes"`
+	DNS        types.DNS         `json:"dns"`
+	Exclude    []string          `json:"exclude"`
+	Network    string            `json:"network"`
+	NodeName   string            `json:"nodeName"`
+	Etcd       *etcdJSON         `json:"etcd"`
+	EtcdConfig *legacyEtcdJSON   `json:"etcdConfig"`
+	LogFile    string            `json:"logFile"`
+	LogLevel   string            `json:"logLevel"`
+}
+
+type etcdJSON struct {
+	Endpoints      []string `json:"endpoints"`
+	EndpointsFile  string   `json:"endpointsFile"`
+	CertFile       string   `json:"certFile"`
+	KeyFile        string   `json:"keyFile"`
+	TrustedCAFile  string   `json:"trustedCAFile"`
+	DialTimeout    duration `json:"dialTimeout"`
+	RequestTimeout duration `json:"requestTimeout"`
+	Prefix         string   `json:"prefix"`
+}
+
+// legacyEtcdJSON is the block of the older etcd IPAM plugin, spelled as
+// users have it in their clusters, including etcdTrustedCAFileFile.
+type legacyEtcdJSON struct {
+	EtcdURL               string `json:"etcdURL"`
+	EtcdCertFile          string `json:"etcdCertFile"`
+	EtcdKeyFile           string `json:"etcdKeyFile"`
+	EtcdTrustedCAFileFile string `json:"etcdTrustedCAFileFile"`
+}
+
+// duration reads "3s" or a number of seconds.
+type duration time.Duration
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as \"5s\"", s)
+		}
+		*d = duration(v)
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("%s is neither a duration string nor a number of seconds", b)
+	}
+	*d = duration(f * float64(time.Second))
+	return nil
+}
+
+var scopeName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$`)
+
+// ParseConfig reads the plugin's stdin and CNI_ARGS. It touches no files:
+// the endpoints file and TLS files are read when connecting.
+func ParseConfig(stdin []byte, cniArgs string) (*Config, error) {
+	var n netConfJSON
+	if err := decodeStrict(stdin, &n); err != nil {
+		return nil, err
+	}
+	if n.IPAM == nil {
+		return nil, fieldErr("ipam", "missing")
+	}
+	c := &Config{
+		CNIVersion:       n.CNIVersion,
+		Name:             n.Name,
+		DNS:              n.IPAM.DNS,
+		Network:          n.IPAM.Network,
+		NodeName:         n.IPAM.NodeName,
+		ValidAttachments: n.ValidAttachments,
+		RawPrevResult:    n.RawPrevResult,
+		LogFile:          n.IPAM.LogFile,
+		LogLevel:         n.IPAM.LogLevel,
+	}
+	if c.Network != "" && !scopeName.MatchString(c.Network) {
+		return nil, fieldErr("ipam.network", "%q must be letters, digits, '.', '_' or '-', starting and ending with a letter or digit", c.Network)
+	}
+	var rc runtimeConfigJSON
+	if len(n.RuntimeConfig) > 0 && string(n.RuntimeConfig) != "null" {
+		if err := json.Unmarshal(n.RuntimeConfig, &rc); err != nil {
+			return nil, fieldErr("runtimeConfig", "%v", err)
+		}
+	}
+	var err error
+	if c.Exclude, err = parseExclude(n.IPAM.Exclude); err != nil {
+		return nil, err
+	}
+	if c.RangeSets, err = parseRangeSets(n.IPAM, rc.IPRanges, c.Exclude, n.CNIVersion); err != nil {
+		return nil, err
+	}
+	if err := checkExcludeInSubnets(c.Exclude, c.RangeSets); err != nil {
+		return nil, err
+	}
+	for i, raw := range n.IPAM.Routes {
+		var r types.Route
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fieldErr(fmt.Sprintf("ipam.routes[%d]", i), "%v", err)
+		}
+		if r.Dst.IP == nil {
+			return nil, fieldErr(fmt.Sprintf("ipam.routes[%d].dst", i), "missing")
+		}
+		c.Routes = append(c.Routes, &r)
+	}
+	if c.Etcd, err = parseEtcd(n.IPAM); err != nil {
+		return nil, err
+	}
+	env, err := parseCNIArgs(cniArgs)
+	if err != nil {
+		return nil, err
+	}
+	c.Pod = PodArgs{Namespace: env["K8S_POD_NAMESPACE"], Name: env["K8S_POD_NAME"], UID: env["K8S_POD_UID"]}
+	var requested []requestedAddr
+	if ip := env["IP"]; ip != "" {
+		for _, s := range strings.Split(ip, ",") {
+			requested = append(requested, requestedAddr{"CNI_ARGS IP", s})
+		}
+	}
+	if n.Args != nil && n.Args.CNI != nil {
+		for i, s := range n.Args.CNI.IPs {
+			requested = append(requested, requestedAddr{fmt.Sprintf("args.cni.ips[%d]", i), s})
+		}
+	}
+	for i, s := range rc.IPs {
+		requested = append(requested, requestedAddr{fmt.Sprintf("runtimeConfig.ips[%d]", i), s})
+	}
+	if c.Static, err = assignStatic(requested, c.RangeSets); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeStrict turns JSON errors into ConfigErrors that name the field.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fieldErr(te.Field, "cannot be a JSON %s", te.Value)
+		}
+		return fieldErr("config", "%v", err)
+	}
+	return nil
+}
+
+func parseExclude(in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range in {
+		field := fmt.Sprintf("ipam.exclude[%d]", i)
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fieldErr(field, "%q is not a CIDR or an IP address", s)
+			}
+			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p.Addr())).Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fieldErr(field, "%q is not a CIDR or an IP address", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func unmapBits(a netip.Addr) int {
+	if a.Is4In6() {
+		return 96
+	}
+	return 0
+}
+
+func parseRangeSets(ij *ipamJSON, runtime [][]rangeJSON, exclude []netip.Prefix, cniVersion string) ([]*RangeSet, error) {
+	type named struct {
+		field string
+		set   []rangeJSON
+	}
+	var all []named
+	for i, set := range runtime {
+		all = append(all, named{fmt.Sprintf("runtimeConfig.ipRanges[%d]", i), set})
+	}
+	if ij.Subnet != "" {
+		all = append(all, named{"ipam", []rangeJSON{ij.rangeJSON}})
+	} else if ij.RangeStart != "" || ij.RangeEnd != "" || ij.Gateway != "" {
+		return nil, fieldErr("ipam.subnet", "missing, but rangeStart, rangeEnd or gateway is set")
+	}
+	for i, set := range ij.Ranges {
+		all = append(all, named{fmt.Sprintf("ipam.ranges[%d]", i), set})
+	}
+	if len(all) == 0 {
+		return nil, fieldErr("ipam.ranges", "no address range: set ipam.subnet or ipam.ranges")
+	}
+	var sets []*RangeSet
+	v4, v6 := 0, 0
+	for _, ns := range all {
+		var ranges []Range
+		for j, rj := range ns.set {
+			field := fmt.Sprintf("%s[%d]", ns.field, j)
+			if ns.field == "ipam" {
+				field = "ipam"
+			}
+			r, err := NewRange(rj.Subnet, rj.RangeStart, rj.RangeEnd, rj.Gateway)
+			if err != nil {
+				return nil, inField(field, err)
+			}
+			ranges = append(ranges, r)
+		}
+		rs, err := NewRangeSet(ranges, exclude)
+		if err != nil {
+			return nil, inField(ns.field, err)
+		}
+		for k, prev := range sets {
+			for _, a := range prev.Ranges {
+				for _, b := range rs.Ranges {
+					if a.Overlaps(b) {
+						return nil, fieldErr(ns.field, "range %s overlaps range set %d (%s)", b, k, a)
+					}
+				}
+			}
+		}
+		if rs.Is4() {
+			v4++
+		} else {
+			v6++
+		}
+		sets = append(sets, rs)
+	}
+	if v4 > 1 || v6 > 1 {
+		if ok, _ := version.GreaterThanOrEqualTo(cniVersion, "0.3.0"); !ok {
+			return nil, fieldErr("cniVersion", "%s allows one address per family; use 0.3.0 or later for %d range sets", cniVersion, len(sets))
+		}
+	}
+	return sets, nil
+}
+
+func checkExcludeInSubnets(exclude []netip.Prefix, sets []*RangeSet) error {
+	for i, p := range exclude {
+		found := false
+		for _, s := range sets {
+			for _, r := range s.Ranges {
+				if r.Subnet.Overlaps(p) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			return fieldErr(fmt.Sprintf("ipam.exclude[%d]", i), "%s is outside every configured subnet", p)
+		}
+	}
+	return nil
+}
+
+func parseEtcd(ij *ipamJSON) (EtcdConfig, error) {
+	e := EtcdConfig{
+		DialTimeout:    DefaultDialTimeout,
+		RequestTimeout: DefaultRequestTimeout,
+		Prefix:         DefaultPrefix,
+	}
+	switch {
+	case ij.Etcd != nil && ij.EtcdConfig != nil:
+		return e, fieldErr("ipam.etcdConfig", "set either ipam.etcd or the older ipam.etcdConfig, not both")
+	case ij.Etcd != nil:
+		j := ij.Etcd
+		e.Endpoints = j.Endpoints
+		e.EndpointsFile = j.EndpointsFile
+		e.CertFile, e.KeyFile, e.TrustedCAFile = j.CertFile, j.KeyFile, j.TrustedCAFile
+		e.CertField, e.KeyField, e.CAField, e.EndpointsField = "ipam.etcd.certFile", "ipam.etcd.keyFile", "ipam.etcd.trustedCAFile", "ipam.etcd.endpoints"
+		if j.DialTimeout != 0 {
+			e.DialTimeout = time.Duration(j.DialTimeout)
+		}
+		if j.RequestTimeout != 0 {
+			e.RequestTimeout = time.Duration(j.RequestTimeout)
+		}
+		if j.Prefix != "" {
+			e.Prefix = strings.TrimRight(j.Prefix, "/")
+			if e.Prefix == "" {
+				return e, fieldErr("ipam.etcd.prefix", "%q leaves no prefix", j.Prefix)
+			}
+		}
+	case ij.EtcdConfig != nil:
+		j := ij.EtcdConfig
+		for _, s := range strings.Split(j.EtcdURL, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				e.Endpoints = append(e.Endpoints, s)
+			}
+		}
+		e.CertFile, e.KeyFile, e.TrustedCAFile = j.EtcdCertFile, j.EtcdKeyFile, j.EtcdTrustedCAFileFile
+		e.CertField, e.KeyField, e.CAField, e.EndpointsField = "ipam.etcdConfig.etcdCertFile", "ipam.etcdConfig.etcdKeyFile", "ipam.etcdConfig.etcdTrustedCAFileFile", "ipam.etcdConfig.etcdURL"
+	default:
+		return e, fieldErr("ipam.etcd", "missing: set ipam.etcd.endpoints (or the older ipam.etcdConfig.etcdURL)")
+	}
+	if e.DialTimeout < 0 || e.DialTimeout > 5*time.Minute {
+		return e, fieldErr("ipam.etcd.dialTimeout", "%s is outside (0, 5m]", e.DialTimeout)
+	}
+	if e.RequestTimeout < 0 || e.RequestTimeout > 5*time.Minute {
+		return e, fieldErr("ipam.etcd.requestTimeout", "%s is outside (0, 5m]", e.RequestTimeout)
+	}
+	if len(e.Endpoints) == 0 && e.EndpointsFile == "" {
+		return e, fieldErr(e.EndpointsField, "no etcd endpoint")
+	}
+	for i, ep := range e.Endpoints {
+		if err := checkEndpoint(ep); err != nil {
+			return e, fieldErr(fmt.Sprintf("%s[%d]", e.EndpointsField, i), "%v", err)
+		}
+	}
+	if (e.CertFile == "") != (e.KeyFile == "") {
+		if e.KeyFile == "" {
+			return e, fieldErr(e.KeyField, "missing, but %s is set", e.CertField)
+		}
+		return e, fieldErr(e.CertField, "missing, but %s is set", e.KeyField)
+	}
+	return e, nil
+}
+
+// checkEndpoint accepts scheme://host:port, host:port and unix sockets.
+func checkEndpoint(ep string) error {
+	rest := ep
+	if scheme, after, ok := strings.Cut(ep, "://"); ok {
+		switch scheme {
+		case "http", "https":
+		case "unix", "unixs":
+			if after == "" {
+				return fmt.Errorf("%q names no socket", ep)
+			}
+			return nil
+		default:
+			return fmt.Errorf("%q: scheme must be http, https, unix or unixs", ep)
+		}
+		rest = after
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	i := strings.LastIndex(rest, ":")
+	if i <= 0 || i == len(rest)-1 || strings.ContainsAny(rest, "/ ") {
+		return fmt.Errorf("%q is not host:port", ep)
+	}
+	return nil
+}
+
+// parseCNIArgs splits CNI_ARGS ("K=V;K=V").
+func parseCNIArgs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if s == "" {
+		return out, nil
+	}
+	for _, pair := range strings.Split(s, ";") {
+		if pair == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok {
+			return nil, fieldErr("CNI_ARGS", "%q is not KEY=VALUE", pair)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+type requestedAddr struct{ field, value string }
+
+// assignStatic gives each requested address to the range set whose subnet
+// holds it.
+func assignStatic(req []requestedAddr, sets []*RangeSet) (map[int]netip.Addr, error) {
+	out := map[int]netip.Addr{}
+	for _, r := range req {
+		s := strings.TrimSpace(r.value)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			s = p.Addr().String()
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fieldErr(r.field, "%q is not an IP address", r.value)
+		}
+		a = a.Unmap()
+		placed := false
+		for i, set := range sets {
+			idx, ok := set.RangeFor(a)
+			if idx < 0 {
+				continue
+			}
+			if !ok {
+				return nil, fieldErr(r.field, "%s is the network, broadcast or gateway address of %s", a, set.Ranges[idx].Subnet)
+			}
+			if prev, dup := out[i]; dup && prev != a {
+				return nil, fieldErr(r.field, "%s and %s both fall in range set %s; one address per range set", prev, a, set)
+			}
+			out[i] = a
+			placed = true
+			break
+		}
+		if !placed {
+			return nil, fieldErr(r.field, "%s is not in any configured subnet", a)
+		}
+	}
+	return out, nil
+}

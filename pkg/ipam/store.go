@@ -1,0 +1,306 @@
+package ipam
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// DefaultWindow is how many addresses one range read covers. A read never
+// spans more than this, so the cost of finding a free address does not grow
+// with the pool (etcd counts every key in a read's range, limit or not).
+const DefaultWindow = 64
+
+// maxAttempts bounds the write transactions of one allocation; each lost
+// race costs one, and the deadline bounds them too.
+const maxAttempts = 64
+
+// Store keeps allocations in etcd: one key per address, one per owner, and a
+// cursor per pool. Every write is one transaction with create-only guards;
+// there is no lock, no lease and no value holding a whole pool.
+type Store struct {
+	KV       clientv3.KV
+	Prefix   string
+	Network  string
+	Window   uint64
+	Log      *slog.Logger
+	classify func(error) error
+}
+
+// NewStore wraps a connected client.
+func NewStore(e *Etcd, network string, log *slog.Logger) *Store {
+	return &Store{KV: e.Client, Prefix: e.Config.Prefix, Network: network, Window: DefaultWindow, Log: log, classify: e.classify}
+}
+
+// Request is one ADD: who asks, from which range sets, and any static
+// address per range set.
+type Request struct {
+	Owner  Record
+	Sets   []*RangeSet
+	Static map[int]netip.Addr
+}
+
+// Assigned is the address given for one range set.
+type Assigned struct {
+	Set    int // index into Request.Sets, or -1 for an address no set holds
+	Addr   netip.Addr
+	Subnet netip.Prefix
+}
+
+// pick is the search state of one range set during an allocation.
+type pick struct {
+	set     *RangeSet
+	static  bool
+	addr    netip.Addr
+	rng     int
+	win     Window
+	free    []netip.Addr
+	next    func() (Window, bool)
+	stop    func()
+	scanned uint64
+}
+
+func (s *Store) pool(subnet netip.Prefix) Pool { return NewPool(s.Prefix, s.Network, subnet) }
+
+func (s *Store) ownerKey(r Record) string { return OwnerKey(s.Prefix, r.ContainerID, r.IfName) }
+
+// Allocate gives the owner one address per range set in one transaction, or
+// returns what the owner already holds when ADD is repeated.
+func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
+	ownerKey := s.ownerKey(req.Owner)
+	picks := make([]*pick, len(req.Sets))
+	defer func() {
+		for _, p := range picks {
+			if p != nil && p.stop != nil {
+				p.stop()
+			}
+		}
+	}()
+	// Read the owner and the cursors in one serializable round trip: a stale
+	// answer only costs a retry, the write's guards keep it correct.
+	ops := []clientv3.Op{clientv3.OpGet(ownerKey, clientv3.WithSerializable())}
+	for i, set := range req.Sets {
+		p := &pick{set: set}
+		picks[i] = p
+		if a, ok := req.Static[i]; ok {
+			p.static, p.addr = true, a
+			p.rng, _ = set.RangeFor(a)
+			continue
+		}
+		for _, r := range set.Ranges {
+			ops = append(ops, clientv3.OpGet(s.pool(r.Subnet).CursorKey(), clientv3.WithSerializable()))
+		}
+	}
+	resp, err := s.txn(ctx, nil, ops, nil)
+	if err != nil {
+		return nil, err
+	}
+	if owner := resp.Responses[0].GetResponseRange().Kvs; len(owner) > 0 {
+		return s.existing(owner[0].Value, req.Sets)
+	}
+	n := 1
+	for _, p := range picks {
+		if p.static {
+			continue
+		}
+		var cursor netip.Addr
+		var cursorRev int64
+		for range p.set.Ranges {
+			for _, kv := range resp.Responses[n].GetResponseRange().Kvs {
+				if a, err := netip.ParseAddr(string(kv.Value)); err == nil && kv.ModRevision > cursorRev {
+					cursor, cursorRev = a, kv.ModRevision
+				}
+			}
+			n++
+		}
+		p.next, p.stop = iter.Pull(p.set.Windows(cursor, s.window()))
+		if err := s.advance(ctx, p, true); err != nil {
+			return nil, err
+		}
+	}
+	now := time.Now().UTC()
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(ownerKey), "=", 0)}
+		var puts, elses []clientv3.Op
+		alloc := Allocation{Record: req.Owner}
+		alloc.Time = now
+		for _, p := range picks {
+			pool := s.pool(p.set.Ranges[p.rng].Subnet)
+			key := pool.IPKey(p.addr)
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+			rec, _ := json.Marshal(alloc.Record)
+			puts = append(puts, clientv3.OpPut(key, string(rec)))
+			alloc.Addrs = append(alloc.Addrs, OwnedAddr{Key: key, Addr: p.addr, Subnet: pool.Subnet})
+			if p.static {
+				elses = append(elses, clientv3.OpGet(key))
+			} else {
+				puts = append(puts, clientv3.OpPut(pool.CursorKey(), p.addr.String()))
+				start, end := pool.WindowRange(p.win.First, p.win.Last)
+				elses = append(elses, clientv3.OpGet(start, clientv3.WithRange(end), clientv3.WithKeysOnly()))
+			}
+		}
+		val, _ := json.Marshal(alloc)
+		puts = append(puts, clientv3.OpPut(ownerKey, string(val)))
+		elses = append([]clientv3.Op{clientv3.OpGet(ownerKey)}, elses...)
+		resp, err := s.txn(ctx, cmps, puts, elses)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Succeeded {
+			out := make([]Assigned, len(picks))
+			for i, p := range picks {
+				out[i] = Assigned{Set: i, Addr: p.addr, Subnet: p.set.Ranges[p.rng].Subnet}
+			}
+			return out, nil
+		}
+		if owner := resp.Responses[0].GetResponseRange().Kvs; len(owner) > 0 {
+			return s.existing(owner[0].Value, req.Sets)
+		}
+		for i, p := range picks {
+			kvs := resp.Responses[i+1].GetResponseRange().Kvs
+			if p.static {
+				if len(kvs) > 0 {
+					rec, _ := decodeRecord(kvs[0].Value)
+					return nil, &OwnedError{Addr: p.addr, Owner: rec}
+				}
+				continue
+			}
+			pool := s.pool(p.set.Ranges[p.rng].Subnet)
+			p.free = freeIn(p.win, pool, kvs)
+			if slices.Contains(p.free, p.addr) {
+				continue // still free: another set lost the race
+			}
+			if len(p.free) > 0 {
+				// Lost a race: spread the contenders over the window.
+				p.addr = p.free[rand.IntN(len(p.free))]
+				continue
+			}
+			if err := s.advance(ctx, p, false); err != nil {
+				return nil, err
+			}
+		}
+		s.Log.Debug("allocation lost a race, retrying", "container", req.Owner.ContainerID, "attempt", attempt+1)
+	}
+	return nil, fmt.Errorf("allocate for container %s: still contended after %d attempts", req.Owner.ContainerID, maxAttempts)
+}
+
+func (s *Store) window() uint64 {
+	if s.Window == 0 {
+		return DefaultWindow
+	}
+	return s.Window
+}
+
+// advance reads windows until one has a free address. Reads are
+// serializable; before declaring the set full it rescans linearizably, so a
+// lagging member cannot make a free pool look full.
+func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
+	serializable := true
+	for {
+		w, ok := p.next()
+		if !ok {
+			if serializable {
+				serializable = false
+				p.stop()
+				p.next, p.stop = iter.Pull(p.set.Windows(p.addr, s.window()))
+				p.scanned = 0
+				continue
+			}
+			return &RangeFullError{RangeSet: p.set.String(), Size: p.set.Size()}
+		}
+		pool := s.pool(p.set.Ranges[w.Range].Subnet)
+		start, end := pool.WindowRange(w.First, w.Last)
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithKeysOnly()}
+		if serializable {
+			opts = append(opts, clientv3.WithSerializable())
+		}
+		resp, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpGet(start, opts...)}, nil)
+		if err != nil {
+			return err
+		}
+		p.win, p.rng = w, w.Range
+		p.free = freeIn(w, pool, resp.Responses[0].GetResponseRange().Kvs)
+		p.scanned += addrCount(w.First, w.Last)
+		if len(p.free) > 0 {
+			p.addr = p.free[0]
+			return nil
+		}
+	}
+}
+
+// freeIn lists the addresses of w that have no key among kvs.
+func freeIn(w Window, pool Pool, kvs []*mvccKV) []netip.Addr {
+	taken := make(map[netip.Addr]bool, len(kvs))
+	for _, kv := range kvs {
+		if a, err := pool.AddrFromKey(string(kv.Key)); err == nil {
+			taken[a] = true
+		}
+	}
+	var free []netip.Addr
+	for a := w.First; ; a = a.Next() {
+		if !taken[a] {
+			free = append(free, a)
+		}
+		if a == w.Last {
+			return free
+		}
+	}
+}
+
+// existing turns the owner's record into the result of a repeated ADD.
+func (s *Store) existing(val []byte, sets []*RangeSet) ([]Assigned, error) {
+	alloc, err := decodeAllocation(val)
+	if err != nil {
+		return nil, fmt.Errorf("decode existing allocation: %w", err)
+	}
+	var out []Assigned
+	for _, oa := range alloc.Addrs {
+		as := Assigned{Set: -1, Addr: oa.Addr, Subnet: oa.Subnet}
+		for i, set := range sets {
+			if idx, _ := set.RangeFor(oa.Addr); idx >= 0 {
+				as.Set = i
+				break
+			}
+		}
+		out = append(out, as)
+	}
+	return out, nil
+}
+
+// txn runs one transaction, retrying transient failures until ctx ends. A
+// retried write is safe: its create-only guards make a second commit fail,
+// and the caller then finds its own owner key.
+func (s *Store) txn(ctx context.Context, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error) {
+	backoff := 20 * time.Millisecond
+	for {
+		resp, err := s.KV.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
+		if err == nil {
+			return resp, nil
+		}
+		if !transient(ctx, err) {
+			return nil, s.fail(err)
+		}
+		s.Log.Debug("etcd request failed, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, s.fail(err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+func (s *Store) fail(err error) error {
+	if s.classify != nil {
+		return s.classify(err)
+	}
+	return &UnavailableError{Err: err}
+}
