@@ -107,8 +107,8 @@ type etcdJSON struct {
 	CertFile       string   `json:"certFile"`
 	KeyFile        string   `json:"keyFile"`
 	TrustedCAFile  string   `json:"trustedCAFile"`
-	DialTimeout    duration `json:"dialTimeout"`
-	RequestTimeout duration `json:"requestTimeout"`
+	DialTimeout    json.RawMessage `json:"dialTimeout"`
+	RequestTimeout json.RawMessage `json:"requestTimeout"`
 	Prefix         string   `json:"prefix"`
 }
 
@@ -121,25 +121,27 @@ type legacyEtcdJSON struct {
 	EtcdTrustedCAFileFile string `json:"etcdTrustedCAFileFile"`
 }
 
-// duration reads "3s" or a number of seconds.
-type duration time.Duration
-
-func (d *duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
+// parseDuration reads "3s" or a number of seconds; absent means def.
+func parseDuration(field string, raw json.RawMessage, def time.Duration) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return def, nil
+	}
+	var str string
+	if err := json.Unmarshal(raw, &str); err == nil {
+		v, err := time.ParseDuration(str)
 		if err != nil {
-			return fmt.Errorf("%q is not a duration such as \"5s\"", s)
+			return 0, fieldErr(field, "%q is not a duration such as \"5s\"", str)
 		}
-		*d = duration(v)
-		return nil
+		return v, nil
 	}
 	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%s is neither a duration string nor a number of seconds", b)
+	if err := json.Unmarshal(raw, &f); err != nil || f != f {
+		return 0, fieldErr(field, "%s is neither a duration string nor a number of seconds", raw)
 	}
-	*d = duration(f * float64(time.Second))
-	return nil
+	if f > 1e6 || f < -1e6 {
+		return 0, fieldErr(field, "%s seconds is out of range", raw)
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }
 
 var scopeName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$`)
@@ -228,7 +230,7 @@ func decodeStrict(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return fieldErr(te.Field, "cannot be a JSON %s", te.Value)
+			return fieldErr(strings.ReplaceAll(te.Field, "rangeJSON.", ""), "cannot be a JSON %s", te.Value)
 		}
 		return fieldErr("config", "%v", err)
 	}
@@ -359,11 +361,12 @@ func parseEtcd(ij *ipamJSON) (EtcdConfig, error) {
 		e.EndpointsFile = j.EndpointsFile
 		e.CertFile, e.KeyFile, e.TrustedCAFile = j.CertFile, j.KeyFile, j.TrustedCAFile
 		e.CertField, e.KeyField, e.CAField, e.EndpointsField = "ipam.etcd.certFile", "ipam.etcd.keyFile", "ipam.etcd.trustedCAFile", "ipam.etcd.endpoints"
-		if j.DialTimeout != 0 {
-			e.DialTimeout = time.Duration(j.DialTimeout)
+		var err error
+		if e.DialTimeout, err = parseDuration("ipam.etcd.dialTimeout", j.DialTimeout, DefaultDialTimeout); err != nil {
+			return e, err
 		}
-		if j.RequestTimeout != 0 {
-			e.RequestTimeout = time.Duration(j.RequestTimeout)
+		if e.RequestTimeout, err = parseDuration("ipam.etcd.requestTimeout", j.RequestTimeout, DefaultRequestTimeout); err != nil {
+			return e, err
 		}
 		if j.Prefix != "" {
 			e.Prefix = strings.TrimRight(j.Prefix, "/")
@@ -383,10 +386,10 @@ func parseEtcd(ij *ipamJSON) (EtcdConfig, error) {
 	default:
 		return e, fieldErr("ipam.etcd", "missing: set ipam.etcd.endpoints (or the older ipam.etcdConfig.etcdURL)")
 	}
-	if e.DialTimeout < 0 || e.DialTimeout > 5*time.Minute {
+	if e.DialTimeout <= 0 || e.DialTimeout > 5*time.Minute {
 		return e, fieldErr("ipam.etcd.dialTimeout", "%s is outside (0, 5m]", e.DialTimeout)
 	}
-	if e.RequestTimeout < 0 || e.RequestTimeout > 5*time.Minute {
+	if e.RequestTimeout <= 0 || e.RequestTimeout > 5*time.Minute {
 		return e, fieldErr("ipam.etcd.requestTimeout", "%s is outside (0, 5m]", e.RequestTimeout)
 	}
 	if len(e.Endpoints) == 0 && e.EndpointsFile == "" {

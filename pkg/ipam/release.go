@@ -54,7 +54,7 @@ func (s *Store) Release(ctx context.Context, containerID, ifName string) (releas
 			return nil, err
 		}
 		if resp.Succeeded {
-						return mine, nil
+			return mine, nil
 		}
 		kvs = resp.Responses[0].GetResponseRange().Kvs
 		revs = map[string]int64{}
