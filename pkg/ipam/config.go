@@ -102,14 +102,14 @@ type ipamJSON struct {
 }
 
 type etcdJSON struct {
-	Endpoints      []string `json:"endpoints"`
-	EndpointsFile  string   `json:"endpointsFile"`
-	CertFile       string   `json:"certFile"`
-	KeyFile        string   `json:"keyFile"`
-	TrustedCAFile  string   `json:"trustedCAFile"`
+	Endpoints      []string        `json:"endpoints"`
+	EndpointsFile  string          `json:"endpointsFile"`
+	CertFile       string          `json:"certFile"`
+	KeyFile        string          `json:"keyFile"`
+	TrustedCAFile  string          `json:"trustedCAFile"`
 	DialTimeout    json.RawMessage `json:"dialTimeout"`
 	RequestTimeout json.RawMessage `json:"requestTimeout"`
-	Prefix         string   `json:"prefix"`
+	Prefix         string          `json:"prefix"`
 }
 
 // legacyEtcdJSON is the block of the older etcd IPAM plugin, spelled as

@@ -9,7 +9,7 @@ import (
 
 func TestNewRangeFillsHostLocalDefaults(t *testing.T) {
 	for _, tc := range []struct {
-		subnet, start, end, gw      string
+		subnet, start, end, gw     string
 		wantStart, wantEnd, wantGW string
 	}{
 		{"10.10.20.0/24", "", "", "", "10.10.20.1", "10.10.20.254", "10.10.20.1"},
