@@ -1,0 +1,128 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+// testStore connects a Store to a real etcd under a prefix of the test's own.
+func testStore(t testing.TB, c *testenv.EtcdCluster) (*Store, *Etcd) {
+	t.Helper()
+	e, err := Connect(EtcdConfig{
+		Endpoints:      c.Endpoints(),
+		DialTimeout:    2 * time.Second,
+		RequestTimeout: 10 * time.Second,
+		Prefix:         "/test/" + strings.ReplaceAll(t.Name(), "/", "_"),
+		EndpointsField: "ipam.etcd.endpoints",
+	})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return NewStore(e, "", slog.New(slog.NewTextHandler(io.Discard, nil))), e
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func owner(id string) Record {
+	return Record{ContainerID: id, IfName: "net1", PodNamespace: "ns", PodName: "pod-" + id, PodUID: "uid-" + id, Node: "node-a"}
+}
+
+func allocOne(t testing.TB, s *Store, id string, sets []*RangeSet, static map[int]netip.Addr) []Assigned {
+	t.Helper()
+	got, err := s.Allocate(ctxT(t), Request{Owner: owner(id), Sets: sets, Static: static})
+	if err != nil {
+		t.Fatalf("allocate %s: %v", id, err)
+	}
+	return got
+}
+
+// keysUnder counts the keys under the store's prefix.
+func keysUnder(t testing.TB, e *Etcd, prefix string) []string {
+	t.Helper()
+	resp, err := e.Client.Get(ctxT(t), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatalf("get %s: %v", prefix, err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		out = append(out, string(kv.Key))
+	}
+	return out
+}
+
+// fill writes address keys straight into a pool, 128 to a transaction, to
+// build a nearly full pool quickly.
+func fill(t testing.TB, s *Store, pool Pool, addrs []netip.Addr) {
+	t.Helper()
+	for i := 0; i < len(addrs); i += 128 {
+		var ops []clientv3.Op
+		for _, a := range addrs[i:min(i+128, len(addrs))] {
+			ops = append(ops, clientv3.OpPut(pool.IPKey(a), `{"containerID":"fill","ifname":"x"}`))
+		}
+		if _, err := s.KV.Txn(ctxT(t)).Then(ops...).Commit(); err != nil {
+			t.Fatalf("fill: %v", err)
+		}
+	}
+}
+
+// countingKV counts the keys etcd returns to the store, the measure of how
+// much of a pool an allocation reads.
+type countingKV struct {
+	clientv3.KV
+	keys *atomic.Int64
+}
+
+func (c countingKV) Txn(ctx context.Context) clientv3.Txn {
+	return countingTxn{c.KV.Txn(ctx), c.keys}
+}
+
+type countingTxn struct {
+	clientv3.Txn
+	keys *atomic.Int64
+}
+
+func (c countingTxn) If(cs ...clientv3.Cmp) clientv3.Txn { return countingTxn{c.Txn.If(cs...), c.keys} }
+func (c countingTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	return countingTxn{c.Txn.Then(ops...), c.keys}
+}
+func (c countingTxn) Else(ops ...clientv3.Op) clientv3.Txn {
+	return countingTxn{c.Txn.Else(ops...), c.keys}
+}
+
+func (c countingTxn) Commit() (*clientv3.TxnResponse, error) {
+	resp, err := c.Txn.Commit()
+	if err == nil {
+		for _, r := range resp.Responses {
+			if rr := r.GetResponseRange(); rr != nil {
+				c.keys.Add(int64(len(rr.Kvs)))
+			}
+		}
+	}
+	return resp, err
+}
+
+func addrs(as []Assigned) string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Addr.String())
+	}
+	return strings.Join(out, ",")
+}
+
+var _ = fmt.Sprint
