@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -158,8 +157,7 @@ func (m *EtcdMember) Start() error {
 	cmd := exec.Command(m.bin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startDaemon(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("start etcd member %s: %w", m.Name, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
 )
 
 // CNI is the part of libcni the runner uses; tests may replace it.
@@ -119,13 +120,17 @@ func (rn *Runner) Del(ctx context.Context, r *Record) error {
 	return rn.delFrom(ctx, r, len(r.Delegates)-1)
 }
 
-// Check runs CHECK on every delegate of r.
+// Check runs CHECK on every delegate of r. Delegates configured below
+// cniVersion 0.4.0 predate CHECK and are skipped, as the spec requires.
 func (rn *Runner) Check(ctx context.Context, r *Record) error {
 	for k := range r.Delegates {
 		d := &r.Delegates[k]
 		list, err := d.confList()
 		if err != nil {
 			return err
+		}
+		if ok, _ := version.GreaterThanOrEqualTo(list.CNIVersion, "0.4.0"); !ok {
+			continue
 		}
 		if err := rn.CNI.CheckNetworkList(ctx, list, runtimeConf(r, d)); err != nil {
 			return &Error{Network: d.Network, IfName: d.IfName, Op: "check", Err: err}

@@ -1,0 +1,449 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+var specVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+
+func TestAddCheckDelAtEveryCNIVersionLeavesNothingBehind(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range specVersions {
+		t.Run(v, func(t *testing.T) {
+			ctx := context.Background()
+			list := f.metaConfList(v)
+			sb := f.newPod("web-"+strings.ReplaceAll(v, ".", ""), map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+			res, err := f.node.Add(ctx, list, sb.rt)
+			if err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			if res.Version() != v {
+				t.Fatalf("result version %s, want the caller's %s", res.Version(), v)
+			}
+			got := addrs(t, sb.ns)
+			eth0 := requireIn(t, got, "eth0", clusterSubnet)
+			requireIn(t, got, "net1", "192.168.91.0/24")
+			r100, err := types100.NewResultFromResult(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r100.IPs) != 1 || !r100.IPs[0].Address.IP.Equal(eth0) {
+				t.Fatalf("result IPs %v, want the cluster network's %s", r100.IPs, eth0)
+			}
+			if ok, _ := versionAtLeast(v, "0.4.0"); ok {
+				if err := f.node.Check(ctx, list, sb.rt); err != nil {
+					t.Fatalf("CHECK: %v", err)
+				}
+			}
+			if err := f.node.Del(ctx, list, sb.rt); err != nil {
+				t.Fatalf("DEL: %v", err)
+			}
+			f.assertClean(sb)
+		})
+	}
+}
+
+func versionAtLeast(v, min string) (bool, error) {
+	return v >= min, nil
+}
+
+func TestTwoExtraNetworksGetNamedInterfacesAndMatchingNetworkStatus(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.1.0")
+	sb := f.newPod("two", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a, " + f.namespace + "/macvlan-b@data"})
+	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	got := addrs(t, sb.ns)
+	ips := map[string]string{
+		"eth0": requireIn(t, got, "eth0", clusterSubnet).String(),
+		"net1": requireIn(t, got, "net1", "192.168.91.0/24").String(),
+		"data": requireIn(t, got, "data", "192.168.92.0/24").String(),
+	}
+
+	var status []nadv1.NetworkStatus
+	value := f.getPod(sb).Annotations[nadv1.NetworkStatusAnnot]
+	if err := json.Unmarshal([]byte(value), &status); err != nil {
+		t.Fatalf("network-status %q: %v", value, err)
+	}
+	wantNames := map[string]string{"eth0": "cbr0", "net1": f.namespace + "/macvlan-a", "data": f.namespace + "/macvlan-b"}
+	if len(status) != 3 {
+		t.Fatalf("network-status has %d entries, want 3: %s", len(status), value)
+	}
+	for _, st := range status {
+		if st.Name != wantNames[st.Interface] {
+			t.Errorf("status of %s names network %q, want %q", st.Interface, st.Name, wantNames[st.Interface])
+		}
+		if len(st.IPs) != 1 || st.IPs[0] != ips[st.Interface] {
+			t.Errorf("status of %s lists IPs %v, netns has %s", st.Interface, st.IPs, ips[st.Interface])
+		}
+		if mac := macOf(t, sb.ns, st.Interface); st.Mac != mac {
+			t.Errorf("status of %s lists MAC %s, netns has %s", st.Interface, st.Mac, mac)
+		}
+		if st.Default != (st.Interface == "eth0") {
+			t.Errorf("status of %s has default=%v", st.Interface, st.Default)
+		}
+	}
+	events, err := f.kube.Clientset().CoreV1().Events(f.namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := 0
+	for _, ev := range events.Items {
+		if ev.Reason == "AddedInterface" && ev.InvolvedObject.Name == "two" {
+			added++
+		}
+	}
+	if added != 3 {
+		t.Errorf("%d AddedInterface events, want 3", added)
+	}
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	f.assertClean(sb)
+}
+
+func TestDefaultNetworkOverrideReplacesClusterNetworkOnEth0(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("under", map[string]string{"v1.multus-cni.io/default-network": f.namespace + "/macvlan-b"})
+	res, err := f.node.Add(ctx, list, sb.rt)
+	if err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	got := addrs(t, sb.ns)
+	eth0 := requireIn(t, got, "eth0", "192.168.92.0/24")
+	if len(got) != 2 {
+		t.Fatalf("pod has links %v, want lo and eth0 only", keys(got))
+	}
+	r100, _ := types100.NewResultFromResult(res)
+	if len(r100.IPs) != 1 || !r100.IPs[0].Address.IP.Equal(eth0) {
+		t.Fatalf("result %v does not report the override network's address %s", r100.IPs, eth0)
+	}
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	f.assertClean(sb)
+}
+
+func TestNamespaceIsolationRejectsOtherNamespacesButAllowsGlobalOnes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := f.namespace + "-other"
+	f.createNAD(other, "private", f.macvlanConfig("0.3.1", "192.168.93.0/24", "ens3"))
+	f.createNAD("default", "shared-"+f.namespace, f.macvlanConfig("0.3.1", "192.168.94.0/24", "ens3"))
+	f.metaExtra = map[string]any{"namespaceIsolation": true}
+	list := f.metaConfList("1.0.0")
+
+	sb := f.newPod("iso", map[string]string{"k8s.v1.cni.cncf.io/networks": other + "/private"})
+	_, err := f.node.Add(ctx, list, sb.rt)
+	if err == nil {
+		t.Fatal("ADD across namespaces succeeded under namespaceIsolation")
+	}
+	e := cniErr(t, err)
+	if e.Code != types.ErrInvalidNetworkConfig {
+		t.Errorf("code %d, want 7", e.Code)
+	}
+	for _, want := range []string{"pod " + f.namespace + "/iso", other + "/private", `"namespace"`} {
+		if !strings.Contains(e.Msg, want) {
+			t.Errorf("message %q does not name %s", e.Msg, want)
+		}
+	}
+	f.assertClean(sb)
+
+	ok := f.newPod("glob", map[string]string{"k8s.v1.cni.cncf.io/networks": "default/shared-" + f.namespace})
+	if _, err := f.node.Add(ctx, list, ok.rt); err != nil {
+		t.Fatalf("ADD of a global-namespace network: %v", err)
+	}
+	requireIn(t, addrs(t, ok.ns), "net1", "192.168.94.0/24")
+	if err := f.node.Del(ctx, list, ok.rt); err != nil {
+		t.Fatal(err)
+	}
+	f.assertClean(ok)
+}
+
+func TestSystemNamespacePodsGetOnlyTheClusterNetwork(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sys := f.namespace + "-sys"
+	f.metaExtra = map[string]any{"systemNamespaces": []string{sys}}
+	list := f.metaConfList("1.0.0")
+	sb := f.newPodIn(sys, "dns", map[string]string{"k8s.v1.cni.cncf.io/networks": f.namespace + "/macvlan-a"})
+	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	got := addrs(t, sb.ns)
+	requireIn(t, got, "eth0", clusterSubnet)
+	if _, has := got["net1"]; has || len(got) != 2 {
+		t.Fatalf("system-namespace pod has links %v, want lo and eth0 only", keys(got))
+	}
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatal(err)
+	}
+	f.assertClean(sb)
+}
+
+func TestFailingDelegateRollsBackEveryEarlierNetwork(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.createNAD(f.namespace, "broken", f.macvlanConfig("1.0.0", "192.168.95.0/24", "no-such-nic"))
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("rb", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a, macvlan-b, broken"})
+	_, err := f.node.Add(ctx, list, sb.rt)
+	if err == nil {
+		t.Fatal("ADD with a broken delegate succeeded")
+	}
+	e := cniErr(t, err)
+	for _, want := range []string{"pod " + f.namespace + "/rb", f.namespace + "/broken", "net3"} {
+		if !strings.Contains(e.Msg, want) {
+			t.Errorf("message %q does not name %s", e.Msg, want)
+		}
+	}
+	f.assertClean(sb)
+	if _, has := f.getPod(sb).Annotations[nadv1.NetworkStatusAnnot]; has {
+		t.Error("network-status was written for a pod whose ADD failed")
+	}
+}
+
+func TestDelSucceedsWhileAPIServerIsDown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("offline", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a,macvlan-b"})
+	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	f.kube.StopAPIServer()
+	defer func() {
+		if err := f.kube.Start(); err != nil {
+			t.Fatalf("restart kube-apiserver: %v", err)
+		}
+	}()
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatalf("DEL with the API down: %v", err)
+	}
+	f.assertClean(sb)
+}
+
+func TestAddWhileAPIServerIsDownAsksToTryAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.metaExtra = map[string]any{"apiTimeout": "2s"}
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("later", nil)
+	f.kube.StopAPIServer()
+	defer func() {
+		if err := f.kube.Start(); err != nil {
+			t.Fatalf("restart kube-apiserver: %v", err)
+		}
+	}()
+	_, err := f.node.Add(ctx, list, sb.rt)
+	if e := cniErr(t, err); e.Code != types.ErrTryAgainLater {
+		t.Fatalf("code %d (%s), want 11", e.Code, e.Msg)
+	}
+	f.assertClean(sb)
+}
+
+func TestDelTwiceAndDelWithNetnsGoneBothSucceed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.1.0")
+	sb := f.newPod("twice", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := f.node.Del(ctx, list, sb.rt); err != nil {
+			t.Fatalf("DEL #%d: %v", i+1, err)
+		}
+	}
+	f.assertClean(sb)
+
+	gone := f.newPod("gone", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	if _, err := f.node.Add(ctx, list, gone.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	testenv.RemoveNS(gone.ns)
+	if _, err := os.Stat(gone.rt.NetNS); err == nil {
+		t.Fatal("netns still exists")
+	}
+	if err := f.node.Del(ctx, list, gone.rt); err != nil {
+		t.Fatalf("DEL with the netns gone: %v", err)
+	}
+	f.assertClean(nil)
+}
+
+func TestServiceAccountWithoutPermissionsGetsAClearError(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	kc, err := f.kube.ServiceAccountKubeconfig(f.node.Dir, f.namespace, "no-rights", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.kubeconfig = kc
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("denied", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	_, err = f.node.Add(ctx, list, sb.rt)
+	e := cniErr(t, err)
+	if e.Code != 102 {
+		t.Errorf("code %d, want 102", e.Code)
+	}
+	for _, want := range []string{"pod " + f.namespace + "/denied", "forbidden", "ClusterRole"} {
+		if !strings.Contains(e.Msg+" "+e.Details, want) {
+			t.Errorf("error %q / %q does not mention %s", e.Msg, e.Details, want)
+		}
+	}
+	f.assertClean(sb)
+}
+
+func TestBadInputGetsInvalidConfigNamingPodAnnotationAndField(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.0.0")
+	cases := []struct {
+		name, annotation string
+		want             []string
+	}{
+		{"longif", "macvlan-a@averyveryverylongname", []string{"k8s.v1.cni.cncf.io/networks", `"interface"`}},
+		{"dupif", "macvlan-a@data, macvlan-b@data", []string{"interface", "data"}},
+		{"badjson", `[{"name": "macvlan-a", "ips": "10.0.0.1"}]`, []string{"entry 0", `"ips"`}},
+		{"badname", "Macvlan_A", []string{"entry 0", "Macvlan_A"}},
+		{"missing", "does-not-exist", []string{f.namespace + "/does-not-exist", "not found"}},
+		{"clash", "macvlan-a@eth0", []string{"interface", "eth0"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb := f.newPod(c.name, map[string]string{"k8s.v1.cni.cncf.io/networks": c.annotation})
+			_, err := f.node.Add(ctx, list, sb.rt)
+			e := cniErr(t, err)
+			if e.Code != types.ErrInvalidNetworkConfig {
+				t.Errorf("code %d (%s), want 7", e.Code, e.Msg)
+			}
+			for _, want := range append(c.want, "pod "+f.namespace+"/"+c.name) {
+				if !strings.Contains(e.Msg, want) {
+					t.Errorf("message %q does not name %s", e.Msg, want)
+				}
+			}
+			f.assertClean(sb)
+		})
+	}
+}
+
+func TestUnknownPodOrReplacedPodIsUnknownContainer(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("real", nil)
+	ghost := *sb.rt
+	ghost.Args = [][2]string{{"K8S_POD_NAMESPACE", f.namespace}, {"K8S_POD_NAME", "ghost"}}
+	if _, err := f.node.Add(ctx, list, &ghost); cniErr(t, err).Code != types.ErrUnknownContainer {
+		t.Fatalf("ADD of a pod that does not exist: %v, want code 3", err)
+	}
+	replaced := *sb.rt
+	replaced.Args = append([][2]string{}, sb.rt.Args...)
+	replaced.Args[len(replaced.Args)-1] = [2]string{"K8S_POD_UID", "00000000-0000-0000-0000-000000000000"}
+	if _, err := f.node.Add(ctx, list, &replaced); cniErr(t, err).Code != types.ErrUnknownContainer {
+		t.Fatalf("ADD with a stale pod UID: %v, want code 3", err)
+	}
+	f.assertClean(sb)
+}
+
+func TestNonKubernetesCallerGetsTheClusterNetworkOnly(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.0.0")
+	netns := testenv.NewNS(t)
+	rt := &libcni.RuntimeConf{ContainerID: "plain1", NetNS: netns.Path(), IfName: "eth0"}
+	if _, err := f.node.Add(ctx, list, rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	got := addrs(t, netns)
+	requireIn(t, got, "eth0", clusterSubnet)
+	if len(got) != 2 {
+		t.Fatalf("links %v, want lo and eth0", keys(got))
+	}
+	if err := f.node.Del(ctx, list, rt); err != nil {
+		t.Fatal(err)
+	}
+	f.assertClean(nil)
+}
+
+func TestDelWithoutRecordFallsBackToTheAPI(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("norecord", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	if err := os.RemoveAll(f.cacheDir + "/attachments"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	f.assertClean(sb)
+}
+
+func TestGCReleasesAttachmentsMissingFromValidList(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	list := f.metaConfList("1.1.0")
+	keep := f.newPod("keep", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	drop := f.newPod("drop", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	for _, sb := range []*sandbox{keep, drop} {
+		if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+			t.Fatalf("ADD %s: %v", sb.pod.Name, err)
+		}
+	}
+	valid := []types.GCAttachment{{ContainerID: keep.rt.ContainerID, IfName: "eth0"}}
+	if err := f.node.GC(ctx, list, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if got := addrs(t, drop.ns); len(got) != 1 {
+		t.Errorf("GC'd pod still has links %v", keys(got))
+	}
+	requireIn(t, addrs(t, keep.ns), "net1", "192.168.91.0/24")
+	if err := f.node.Check(ctx, list, keep.rt); err != nil {
+		t.Errorf("CHECK of the kept pod after GC: %v", err)
+	}
+	if err := f.node.Del(ctx, list, keep.rt); err != nil {
+		t.Fatal(err)
+	}
+	f.assertClean(keep)
+}
+
+func TestStatusReportsReadinessIndicator(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	indicator := f.node.Dir + "/ready"
+	f.metaExtra = map[string]any{"readinessIndicatorFile": indicator, "readinessTimeout": "1s"}
+	list := f.metaConfList("1.1.0")
+	err := f.node.Status(ctx, list)
+	if e := cniErr(t, err); e.Code != types.ErrPluginNotAvailable {
+		t.Fatalf("STATUS without the indicator: code %d, want 50", e.Code)
+	}
+	sb := f.newPod("early", nil)
+	if _, err := f.node.Add(ctx, list, sb.rt); cniErr(t, err).Code != types.ErrTryAgainLater {
+		t.Fatalf("ADD without the indicator: %v, want code 11", err)
+	}
+	f.assertClean(sb)
+	f.node.WriteFile(t, "ready", nil)
+	if err := f.node.Status(ctx, list); err != nil {
+		t.Fatalf("STATUS with the indicator: %v", err)
+	}
+}

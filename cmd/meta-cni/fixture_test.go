@@ -1,0 +1,333 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/ns"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/vishvananda/netlink"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+var (
+	kubeOnce sync.Once
+	kubeEnv  *testenv.Kube
+	kubeErr  error
+	kubeDir  string
+	saOnce   sync.Once
+	saConfig string
+	saErr    error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if kubeEnv != nil {
+		kubeEnv.Stop()
+	}
+	if kubeDir != "" {
+		os.RemoveAll(kubeDir)
+	}
+	os.Exit(code)
+}
+
+// sharedKube is one control plane for the whole package: starting
+// kube-apiserver takes seconds, and each test works in its own namespace.
+func sharedKube(t *testing.T) *testenv.Kube {
+	t.Helper()
+	testenv.RequireRoot(t)
+	kubeOnce.Do(func() {
+		kubeDir, kubeErr = os.MkdirTemp("", "meta-cni-kube-")
+		if kubeErr == nil {
+			kubeEnv, kubeErr = testenv.StartKube(kubeDir)
+		}
+	})
+	if kubeErr != nil {
+		t.Fatalf("start control plane: %v", kubeErr)
+	}
+	return kubeEnv
+}
+
+// chartKubeconfig is a kubeconfig for a ServiceAccount that holds exactly
+// the chart's ClusterRole.
+func chartKubeconfig(t *testing.T, k *testenv.Kube) string {
+	t.Helper()
+	saOnce.Do(func() {
+		rules, err := testenv.ChartRBACRules()
+		if err != nil {
+			saErr = err
+			return
+		}
+		saConfig, saErr = k.ServiceAccountKubeconfig(kubeDir, "meta-cni-system", "meta-cni", rules)
+	})
+	if saErr != nil {
+		t.Fatalf("chart ServiceAccount: %v", saErr)
+	}
+	return saConfig
+}
+
+var nsCounter atomic.Int64
+
+// fixture is one node, one test namespace with two macvlan NADs, and a
+// bridge cluster network in confDir.
+type fixture struct {
+	t          *testing.T
+	kube       *testenv.Kube
+	node       *testenv.Node
+	namespace  string
+	kubeconfig string
+	confDir    string
+	cacheDir   string
+	ipamDir    string
+	metaExtra  map[string]any
+}
+
+const clusterSubnet = "10.244.1.0/24"
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	k := sharedKube(t)
+	node := testenv.NewNode(t, "ens3")
+	u, err := url.Parse(k.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.ForwardIntoNST(t, node.NS, u.Host)
+	f := &fixture{
+		t: t, kube: k, node: node,
+		namespace:  fmt.Sprintf("t%d", nsCounter.Add(1)),
+		kubeconfig: chartKubeconfig(t, k),
+		confDir:    filepath.Join(node.Dir, "net.d"),
+		cacheDir:   filepath.Join(node.Dir, "meta-cni"),
+		ipamDir:    filepath.Join(node.Dir, "ipam"),
+	}
+	if err := k.EnsureNamespace(f.namespace); err != nil {
+		t.Fatal(err)
+	}
+	node.WriteFile(t, "net.d/10-cbr0.conflist", []byte(fmt.Sprintf(`{
+  "cniVersion": "1.0.0", "name": "cbr0",
+  "plugins": [{"type": "bridge", "bridge": "cni0", "isGateway": true,
+    "ipam": {"type": "host-local", "subnet": %q, "dataDir": %q}}]}`, clusterSubnet, f.ipamDir)))
+	f.createNAD(f.namespace, "macvlan-a", f.macvlanConfig("0.3.1", "192.168.91.0/24", "ens3"))
+	f.createNAD(f.namespace, "macvlan-b", f.macvlanConfig("1.0.0", "192.168.92.0/24", "ens3"))
+	return f
+}
+
+func (f *fixture) macvlanConfig(version, subnet, master string) string {
+	return fmt.Sprintf(`{"cniVersion": %q, "type": "macvlan", "master": %q, "mode": "bridge",
+  "ipam": {"type": "host-local", "subnet": %q, "dataDir": %q}}`, version, master, subnet, f.ipamDir)
+}
+
+func (f *fixture) createNAD(namespace, name, config string) {
+	f.t.Helper()
+	if err := f.kube.EnsureNamespace(namespace); err != nil {
+		f.t.Fatal(err)
+	}
+	nad := &nadv1.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: config},
+	}
+	_, err := f.kube.NADClientset().K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Create(context.Background(), nad, metav1.CreateOptions{})
+	if err != nil {
+		f.t.Fatalf("create NAD %s/%s: %v", namespace, name, err)
+	}
+}
+
+// metaConfList is the conflist a node's runtime would load, with meta-cni
+// as its only plugin, at cniVersion version.
+func (f *fixture) metaConfList(version string) *libcni.NetworkConfigList {
+	f.t.Helper()
+	plugin := map[string]any{
+		"type": "meta-cni", "kubeconfig": f.kubeconfig, "clusterNetwork": "cbr0",
+		"confDir": f.confDir, "cacheDir": f.cacheDir, "binDir": f.node.CNIPath,
+		"logFile": filepath.Join(f.node.Dir, "meta-cni.log"), "logLevel": "debug",
+	}
+	for k, v := range f.metaExtra {
+		plugin[k] = v
+	}
+	data, err := json.Marshal(map[string]any{"cniVersion": version, "name": "meta-cni-net", "plugins": []any{plugin}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(data)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return list
+}
+
+// sandbox is a pod as the runtime sees it: the object, its netns and
+// the runtime config of its CNI calls.
+type sandbox struct {
+	pod *corev1.Pod
+	ns  ns.NetNS
+	rt  *libcni.RuntimeConf
+}
+
+func (f *fixture) newPod(name string, annotations map[string]string) *sandbox {
+	return f.newPodIn(f.namespace, name, annotations)
+}
+
+func (f *fixture) newPodIn(namespace, name string, annotations map[string]string) *sandbox {
+	f.t.Helper()
+	if err := f.kube.EnsureNamespace(namespace); err != nil {
+		f.t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Annotations: annotations},
+		Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "c", Image: "example.invalid/app"}}},
+	}
+	pod, err := f.kube.Clientset().CoreV1().Pods(namespace).Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		f.t.Fatalf("create pod: %v", err)
+	}
+	netns := testenv.NewNS(f.t)
+	id := fmt.Sprintf("c%x", strings.ReplaceAll(string(pod.UID), "-", ""))[:24]
+	return &sandbox{pod: pod, ns: netns, rt: &libcni.RuntimeConf{
+		ContainerID: id, NetNS: netns.Path(), IfName: "eth0",
+		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", namespace}, {"K8S_POD_NAME", name},
+			{"K8S_POD_INFRA_CONTAINER_ID", id}, {"K8S_POD_UID", string(pod.UID)}},
+	}}
+}
+
+func (f *fixture) getPod(sb *sandbox) *corev1.Pod {
+	f.t.Helper()
+	pod, err := f.kube.Clientset().CoreV1().Pods(sb.pod.Namespace).Get(context.Background(), sb.pod.Name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return pod
+}
+
+// addrs returns each interface's global addresses inside a netns.
+func addrs(t *testing.T, netns ns.NetNS) map[string][]*net.IPNet {
+	t.Helper()
+	out := map[string][]*net.IPNet{}
+	err := netns.Do(func(ns.NetNS) error {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			list, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+			if err != nil {
+				return err
+			}
+			out[l.Attrs().Name] = nil
+			for _, a := range list {
+				if a.IP.IsGlobalUnicast() {
+					out[l.Attrs().Name] = append(out[l.Attrs().Name], a.IPNet)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list addresses in %s: %v", netns.Path(), err)
+	}
+	return out
+}
+
+func macOf(t *testing.T, netns ns.NetNS, ifname string) string {
+	t.Helper()
+	var mac string
+	err := netns.Do(func(ns.NetNS) error {
+		l, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		mac = l.Attrs().HardwareAddr.String()
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read MAC of %s: %v", ifname, err)
+	}
+	return mac
+}
+
+// requireIn fails unless ifname has exactly one address, inside cidr.
+func requireIn(t *testing.T, got map[string][]*net.IPNet, ifname, cidr string) net.IP {
+	t.Helper()
+	_, want, _ := net.ParseCIDR(cidr)
+	list, ok := got[ifname]
+	if !ok {
+		t.Fatalf("interface %s missing in pod netns; have %v", ifname, keys(got))
+	}
+	if len(list) != 1 || !want.Contains(list[0].IP) {
+		t.Fatalf("interface %s has addresses %v, want one in %s", ifname, list, cidr)
+	}
+	return list[0].IP
+}
+
+func keys[M ~map[string]V, V any](m M) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// cniErr extracts the CNI error a plugin returned.
+func cniErr(t *testing.T, err error) *types.Error {
+	t.Helper()
+	var e *types.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not a CNI error", err, err)
+	}
+	return e
+}
+
+// assertClean fails if the pod's networks left anything behind: links in
+// the pod or on the node, IPAM allocations, meta-cni records or libcni
+// cache entries.
+func (f *fixture) assertClean(sb *sandbox) {
+	f.t.Helper()
+	if sb != nil {
+		if _, err := os.Stat(sb.ns.Path()); err == nil {
+			for name, a := range addrs(f.t, sb.ns) {
+				if name != "lo" {
+					f.t.Errorf("pod netns still has link %s %v", name, a)
+				}
+			}
+		}
+	}
+	links, err := testenv.Links(f.node.NS)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, l := range links {
+		switch l {
+		case "lo", f.node.Master, "cni0":
+		default:
+			f.t.Errorf("node netns still has link %s", l)
+		}
+	}
+	for _, dir := range []string{f.ipamDir, filepath.Join(f.cacheDir, "attachments"), filepath.Join(f.cacheDir, "libcni", "results")} {
+		_ = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return nil
+			}
+			base := filepath.Base(path)
+			if base == "lock" || strings.HasPrefix(base, "last_reserved_ip") {
+				return nil
+			}
+			f.t.Errorf("left behind: %s", path)
+			return nil
+		})
+	}
+}
