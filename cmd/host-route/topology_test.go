@@ -1,0 +1,106 @@
+package main
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+const (
+	reachable   = 5 * time.Second
+	unreachable = time.Second
+)
+
+// TestHostRouteReachesHostAndServices builds a node, two pods through
+// macvlan + host-local + host-route, an echo server on the host and in the
+// second pod, and a ClusterIP DNATed to the second pod, then checks every
+// path the issue names in both families.
+func TestHostRouteReachesHostAndServices(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		extra map[string]any
+	}{
+		{"veth", map[string]any{"hostInterface": master}},
+		{"macvlan-bridge", map[string]any{"master": master, "bridge": master + ".host"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			n := newNode(t)
+			startHostEcho(t, n)
+			list := conflist(t, n, "1.1.0", hostRouteConf(tc.mode, tc.extra))
+			a, resA := addPod(t, n, list, "pod-a")
+			b, resB := addPod(t, n, list, "pod-b")
+			for _, v4 := range []bool{true, false} {
+				bIP := podIP(t, resB, v4)
+				testenv.StartEcho(t, b.NS, hostPort(bIP.String(), echoPort))
+				svc := svcV4
+				if !v4 {
+					svc = svcV6
+				}
+				n.AddService(t, svc, hostPort(bIP.String(), echoPort))
+			}
+			for _, v4 := range []bool{true, false} {
+				host, svc := net.ParseIP(hostV4), svcV4
+				if !v4 {
+					host, svc = net.ParseIP(hostV6), svcV6
+				}
+				aIP, bIP := podIP(t, resA, v4), podIP(t, resB, v4)
+				for _, c := range []struct {
+					what string
+					err  func() error
+				}{
+					{"pod->host ping", func() error { return testenv.Ping(a.NS, host, reachable) }},
+					{"pod->host TCP", func() error { return testenv.Echo(a.NS, hostPort(host.String(), echoPort), reachable) }},
+					{"host->pod ping", func() error { return testenv.Ping(n.NS, aIP, reachable) }},
+					{"host->pod TCP", func() error { return testenv.Echo(n.NS, hostPort(bIP.String(), echoPort), reachable) }},
+					{"pod->Service TCP", func() error { return testenv.Echo(a.NS, svc, reachable) }},
+					{"pod->pod ping", func() error { return testenv.Ping(a.NS, bIP, reachable) }},
+					{"pod->pod TCP", func() error { return testenv.Echo(a.NS, hostPort(bIP.String(), echoPort), reachable) }},
+				} {
+					if err := c.err(); err != nil {
+						t.Errorf("%s (IPv4=%v): %v", c.what, v4, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMacvlanAloneCannotReachHostOrServices is the control case: the same
+// node and pods without host-route fail the host and Service checks, which
+// proves the checks above test something. Pod to pod still works.
+func TestMacvlanAloneCannotReachHostOrServices(t *testing.T) {
+	n := newNode(t)
+	startHostEcho(t, n)
+	list := conflist(t, n, "1.1.0", nil)
+	a, _ := addPod(t, n, list, "pod-a")
+	b, resB := addPod(t, n, list, "pod-b")
+	for _, v4 := range []bool{true, false} {
+		bIP := podIP(t, resB, v4)
+		testenv.StartEcho(t, b.NS, hostPort(bIP.String(), echoPort))
+		svc := svcV4
+		if !v4 {
+			svc = svcV6
+		}
+		n.AddService(t, svc, hostPort(bIP.String(), echoPort))
+	}
+	for _, v4 := range []bool{true, false} {
+		host, svc := net.ParseIP(hostV4), svcV4
+		if !v4 {
+			host, svc = net.ParseIP(hostV6), svcV6
+		}
+		if err := testenv.Ping(a.NS, host, unreachable); err == nil {
+			t.Errorf("pod->host ping (IPv4=%v) works without host-route", v4)
+		}
+		if err := testenv.Echo(a.NS, hostPort(host.String(), echoPort), unreachable); err == nil {
+			t.Errorf("pod->host TCP (IPv4=%v) works without host-route", v4)
+		}
+		if err := testenv.Echo(a.NS, svc, unreachable); err == nil {
+			t.Errorf("pod->Service TCP (IPv4=%v) works without host-route", v4)
+		}
+		if err := testenv.Echo(a.NS, hostPort(podIP(t, resB, v4).String(), echoPort), reachable); err != nil {
+			t.Errorf("pod->pod TCP (IPv4=%v) fails even without host-route: %v", v4, err)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+)
+
+// AddHostAddr puts cidr (e.g. "10.10.20.152/24" or "fd10::152/64") on the
+// node's master link and returns it. IPv6 addresses skip duplicate address
+// detection, so they are usable at once.
+func (n *Node) AddHostAddr(t testing.TB, cidr string) *net.IPNet {
+	t.Helper()
+	ip, ipn, err := net.ParseCIDR(cidr)
+	if err != nil {
+		t.Fatalf("host address %q: %v", cidr, err)
+	}
+	ipn.IP = ip
+	err = n.NS.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName(n.Master)
+		if err != nil {
+			return err
+		}
+		return netlink.AddrAdd(link, &netlink.Addr{IPNet: ipn, Flags: nodad(ip)})
+	})
+	if err != nil {
+		t.Fatalf("add %s to %s: %v", cidr, n.Master, err)
+	}
+	return ipn
+}
+
+// NewPodNS makes an empty pod netns with loopback up, removed at cleanup.
+func NewPodNS(t testing.TB) ns.NetNS {
+	t.Helper()
+	pod := NewNS(t)
+	err := pod.Do(func(ns.NetNS) error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	if err != nil {
+		t.Fatalf("pod loopback: %v", err)
+	}
+	return pod
+}
+
+func nodad(ip net.IP) int {
+	if ip.To4() == nil {
+		return 0x02 // IFA_F_NODAD
+	}
+	return 0
+}
+
+// LinkAddrs lists the global addresses of a link inside netns.
+func LinkAddrs(netns ns.NetNS, name string) ([]net.IP, error) {
+	var ips []net.IP
+	err := netns.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", name, err)
+		}
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if a.Scope == int(netlink.SCOPE_UNIVERSE) {
+				ips = append(ips, a.IP)
+			}
+		}
+		return nil
+	})
+	return ips, err
+}

@@ -1,0 +1,72 @@
+package routing
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+)
+
+// hostIPs returns the host addresses the pod is given routes to, in the
+// caller's (host) namespace: the configured ones, else the global addresses
+// of hostInterface, else the source the host would use towards each pod IP.
+func hostIPs(c *Config, podIPs []net.IP) ([]net.IP, error) {
+	if len(c.HostIPs) > 0 {
+		return c.HostIPs, nil
+	}
+	var out []net.IP
+	if c.HostInterface != "" {
+		link, err := hostLink("hostInterface", c.HostInterface)
+		if err != nil {
+			return nil, err
+		}
+		addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_ALL)
+		if err != nil {
+			return nil, fmt.Errorf("list addresses of %s: %w", c.HostInterface, err)
+		}
+		for _, a := range addrs {
+			if a.Scope == int(netlink.SCOPE_UNIVERSE) && !a.IP.IsLinkLocalUnicast() {
+				out = append(out, normalise(a.IP))
+			}
+		}
+		if len(out) == 0 {
+			return nil, configErr("hostInterface", "%s has no global address; set hostIPs", c.HostInterface)
+		}
+		return out, nil
+	}
+	for _, p := range podIPs {
+		routes, err := netlink.RouteGet(p)
+		if err != nil || len(routes) == 0 || routes[0].Src == nil {
+			continue
+		}
+		if src := normalise(routes[0].Src); !containsIP(out, src) {
+			out = append(out, src)
+		}
+	}
+	if len(out) == 0 {
+		return nil, configErr("hostIPs", "the host has no route with a source address towards the pod IPs %v; set hostIPs or hostInterface", podIPs)
+	}
+	return out, nil
+}
+
+// hostLink finds a link the config names; its absence is the user's error.
+func hostLink(field, name string) (netlink.Link, error) {
+	link, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		if isGone(err) {
+			return nil, configErr(field, "link %q does not exist on the host", name)
+		}
+		return nil, fmt.Errorf("find link %s: %w", name, err)
+	}
+	return link, nil
+}
+
+func containsIP(ips []net.IP, ip net.IP) bool {
+	for _, x := range ips {
+		if x.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,253 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+)
+
+// Attachment identifies the pod interface host-route serves.
+type Attachment struct {
+	ContainerID string
+	IfName      string // the underlay interface in the pod, CNI_IFNAME
+	NetNS       string // path of the pod's network namespace
+}
+
+// AttachmentFromArgs reads the attachment from the CNI environment.
+func AttachmentFromArgs(args *skel.CmdArgs) Attachment {
+	return Attachment{ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns}
+}
+
+// errNoPrevResult is a config error: the prevResult is where pod IPs come from.
+var errNoPrevResult = configErr("prevResult", "missing or without IPs: host-route must be chained after a plugin that assigns IPs (such as macvlan with IPAM)")
+
+// Add connects the pod to its host. It runs in the host's network namespace
+// and returns the prevResult with the veth, if any, added to its interfaces.
+func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) {
+	prev, podIPs, err := prevResult(c, a.IfName)
+	if err != nil {
+		return nil, err
+	}
+	if podIPs == nil {
+		return nil, errNoPrevResult
+	}
+	podNS, err := ns.GetNS(a.NetNS)
+	if err != nil {
+		return nil, &NetNSError{Path: a.NetNS, Err: err}
+	}
+	defer podNS.Close()
+	hosts, err := hostIPs(c, podIPs)
+	if err != nil {
+		return nil, err
+	}
+	table := natTable{
+		Name:    TableName(a.ContainerID, a.IfName),
+		Comment: fmt.Sprintf("host-route %s %s", a.ContainerID, a.IfName),
+		PodIPs:  podIPs,
+		HostIPs: hosts,
+		Masq:    c.IPMasq,
+	}
+	switch c.Mode {
+	case ModeMacvlanBridge:
+		p, err := newBridgePlan(c, a, podNS, podIPs, hosts)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := podSide(0, podIPs, hosts, p.CIDRs, nil); err != nil {
+			return nil, err
+		}
+		if err := addBridge(ctx, p, a, podNS); err != nil {
+			return nil, err
+		}
+		table.InIface = p.Name
+		if err := applyNatTable(ctx, table); err != nil {
+			_ = delBridgePod(p, a, podNS)
+			_ = delBridgeHost(ctx, p)
+			return nil, err
+		}
+	default:
+		p := newVethPlan(c, a, podIPs, hosts)
+		ifaces, err := addVeth(ctx, p, a, podNS)
+		if err != nil {
+			return nil, err
+		}
+		table.InIface = p.HostName
+		if err := applyNatTable(ctx, table); err != nil {
+			_ = delVeth(p)
+			return nil, err
+		}
+		prev.Interfaces = append(prev.Interfaces, ifaces...)
+	}
+	return prev, nil
+}
+
+// Del removes what Add added. It succeeds when the netns, the links or the
+// prevResult are gone, and when called twice.
+func Del(ctx context.Context, c *Config, a Attachment) error {
+	_, podIPs, _ := prevResult(c, a.IfName)
+	var podNS ns.NetNS
+	if a.NetNS != "" {
+		if n, err := ns.GetNS(a.NetNS); err == nil {
+			podNS = n
+			defer podNS.Close()
+		}
+	}
+	errs := []error{deleteNatTable(ctx, TableName(a.ContainerID, a.IfName))}
+	switch c.Mode {
+	case ModeMacvlanBridge:
+		if podIPs == nil && podNS != nil {
+			// Runtimes before CNI 0.4.0 send DEL without a prevResult.
+			podIPs = podAddrs(podNS, a.IfName)
+		}
+		p, err := newBridgePlan(c, a, podNS, podIPs, nil)
+		if err != nil {
+			// With the master gone, the sub-interface went with it.
+			if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+				break
+			}
+			errs = append(errs, err)
+			break
+		}
+		if podNS != nil {
+			if hosts, err := hostIPs(c, podIPs); err == nil {
+				p.HostIPs = hosts
+				errs = append(errs, delBridgePod(p, a, podNS))
+			}
+		}
+		errs = append(errs, delBridgeHost(ctx, p))
+	default:
+		errs = append(errs, delVeth(newVethPlan(c, a, nil, nil)))
+	}
+	return errors.Join(errs...)
+}
+
+// Check verifies the links, the routes on both sides and the pod's
+// nftables table.
+func Check(ctx context.Context, c *Config, a Attachment) error {
+	_, podIPs, err := prevResult(c, a.IfName)
+	if err != nil {
+		return err
+	}
+	if podIPs == nil {
+		return errNoPrevResult
+	}
+	podNS, err := ns.GetNS(a.NetNS)
+	if err != nil {
+		return &NetNSError{Path: a.NetNS, Err: err}
+	}
+	defer podNS.Close()
+	hosts, err := hostIPs(c, podIPs)
+	if err != nil {
+		return err
+	}
+	switch c.Mode {
+	case ModeMacvlanBridge:
+		p, err := newBridgePlan(c, a, podNS, podIPs, hosts)
+		if err != nil {
+			return err
+		}
+		err = checkBridge(p, a, podNS)
+	default:
+		err = checkVeth(newVethPlan(c, a, podIPs, hosts), podNS)
+	}
+	return errors.Join(err, natTableExists(ctx, TableName(a.ContainerID, a.IfName)))
+}
+
+// Status reports whether an ADD could succeed: nft is installed and the
+// links the config names exist.
+func Status(c *Config) error {
+	if _, err := nftPath(); err != nil {
+		return err
+	}
+	for field, name := range map[string]string{"hostInterface": c.HostInterface, "master": c.Master} {
+		if name != "" {
+			if _, err := hostLink(field, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// NetNSError is a CNI_NETNS that cannot be opened.
+type NetNSError struct {
+	Path string
+	Err  error
+}
+
+func (e *NetNSError) Error() string { return fmt.Sprintf("open netns %q: %v", e.Path, e.Err) }
+func (e *NetNSError) Unwrap() error { return e.Err }
+
+// prevResult converts the chained result to the current type and picks the
+// IPs of the pod interface. A missing prevResult gives nil IPs, no error.
+func prevResult(c *Config, ifName string) (*current.Result, []net.IP, error) {
+	if c.Raw.RawPrevResult == nil {
+		return nil, nil, nil
+	}
+	if err := version.ParsePrevResult(&c.Raw.NetConf); err != nil {
+		return nil, nil, configErr("prevResult", "%v", err)
+	}
+	res, err := current.NewResultFromResult(c.Raw.PrevResult)
+	if err != nil {
+		return nil, nil, configErr("prevResult", "convert: %v", err)
+	}
+	var ips []net.IP
+	for _, ipc := range res.IPs {
+		if i := ipc.Interface; i != nil && *i >= 0 && *i < len(res.Interfaces) && res.Interfaces[*i].Name != ifName {
+			continue
+		}
+		if ipc.Address.IP != nil {
+			ips = append(ips, normalise(ipc.Address.IP))
+		}
+	}
+	return res, ips, nil
+}
+
+// podAddrs lists the global addresses of the pod interface.
+func podAddrs(podNS ns.NetNS, ifName string) []net.IP {
+	var ips []net.IP
+	_ = podNS.Do(func(ns.NetNS) error {
+		link, err := netlinksafe.LinkByName(ifName)
+		if err != nil {
+			return err
+		}
+		addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_ALL)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if a.Scope == int(netlink.SCOPE_UNIVERSE) {
+				ips = append(ips, normalise(a.IP))
+			}
+		}
+		return nil
+	})
+	return ips
+}
+
+// CNIError maps an error to the CNI error the runtime receives.
+func CNIError(err error) *types.Error {
+	var te *types.Error
+	var ce *ConfigError
+	var ne *NetNSError
+	switch {
+	case errors.As(err, &te):
+		return te
+	case errors.As(err, &ce):
+		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	case errors.As(err, &ne):
+		return types.NewError(types.ErrInvalidEnvironmentVariables, err.Error(), "")
+	case errors.Is(err, ErrLockTimeout):
+		return types.NewError(types.ErrTryAgainLater, err.Error(), "")
+	}
+	return types.NewError(types.ErrInternal, err.Error(), "")
+}
