@@ -155,7 +155,6 @@ func (r *rig) allocationKeys() []string {
 	return out
 }
 
-
 func jsonMarshal(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
