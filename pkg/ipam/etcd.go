@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -21,6 +23,28 @@ type Etcd struct {
 	Config    EtcdConfig
 	Endpoints []string
 	tls       *tls.Config
+	tlsErr    atomic.Pointer[error]
+}
+
+// tlsCheckDelay is how long a request may wait before the endpoints' TLS is
+// checked directly; a healthy request finishes well before it.
+const tlsCheckDelay = 400 * time.Millisecond
+
+// FailFastOnTLS returns a context that is cancelled if, once a request has
+// waited tlsCheckDelay, a direct handshake shows a certificate problem. gRPC
+// would otherwise retry the handshake silently until the request timeout.
+func (e *Etcd) FailFastOnTLS(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if e.tls == nil {
+		return ctx, cancel
+	}
+	t := time.AfterFunc(tlsCheckDelay, func() {
+		if err := diagnoseTLS(e.Config, e.Endpoints, e.tls); err != nil {
+			e.tlsErr.Store(&err)
+			cancel()
+		}
+	})
+	return ctx, func() { t.Stop(); cancel() }
 }
 
 // Connect reads the endpoints file and the TLS files and opens a client. The
@@ -85,6 +109,9 @@ func (e *Etcd) classify(err error) error {
 	var ce *ConfigError
 	if errors.As(err, &ce) {
 		return err
+	}
+	if p := e.tlsErr.Load(); p != nil {
+		return *p
 	}
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {

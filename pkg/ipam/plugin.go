@@ -59,7 +59,9 @@ func open(args *skel.CmdArgs) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Etcd.RequestTimeout)
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), cfg.Etcd.RequestTimeout)
+	ctx, cancelTLS := e.FailFastOnTLS(ctx)
+	cancel := func() { cancelTLS(); cancelTimeout() }
 	return &session{cfg: cfg, etcd: e, store: NewStore(e, cfg.Network, log), log: log, ctx: ctx, cancel: cancel}, nil
 }
 
