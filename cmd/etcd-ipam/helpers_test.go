@@ -170,3 +170,7 @@ func withField(t testing.TB, conf []byte, field string, v any) []byte {
 	m[field] = v
 	return jsonMarshal(m)
 }
+
+func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
