@@ -101,14 +101,19 @@ func TestTwoExtraNetworksGetNamedInterfacesAndMatchingNetworkStatus(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	added := 0
+	var added []string
 	for _, ev := range events.Items {
 		if ev.Reason == "AddedInterface" && ev.InvolvedObject.Name == "two" {
-			added++
+			added = append(added, ev.Message)
 		}
 	}
-	if added != 3 {
-		t.Errorf("%d AddedInterface events, want 3", added)
+	if len(added) != 1 {
+		t.Fatalf("AddedInterface events %q, want one per ADD", added)
+	}
+	for ifname, ip := range ips {
+		if !strings.Contains(added[0], "Add "+ifname+" ["+ip+"]") {
+			t.Errorf("AddedInterface event %q does not report %s with %s", added[0], ifname, ip)
+		}
 	}
 	if err := f.node.Del(ctx, list, sb.rt); err != nil {
 		t.Fatalf("DEL: %v", err)

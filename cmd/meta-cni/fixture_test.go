@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 
 // sharedKube is one control plane for the whole package: starting
 // kube-apiserver takes seconds, and each test works in its own namespace.
-func sharedKube(t *testing.T) *testenv.Kube {
+func sharedKube(t testing.TB) *testenv.Kube {
 	t.Helper()
 	testenv.RequireRoot(t)
 	kubeOnce.Do(func() {
@@ -65,7 +65,7 @@ func sharedKube(t *testing.T) *testenv.Kube {
 
 // chartKubeconfig is a kubeconfig for a ServiceAccount that holds exactly
 // the chart's ClusterRole.
-func chartKubeconfig(t *testing.T, k *testenv.Kube) string {
+func chartKubeconfig(t testing.TB, k *testenv.Kube) string {
 	t.Helper()
 	saOnce.Do(func() {
 		rules, err := testenv.ChartRBACRules()
@@ -86,7 +86,7 @@ var nsCounter atomic.Int64
 // fixture is one node, one test namespace with two macvlan NADs, and a
 // bridge cluster network in confDir.
 type fixture struct {
-	t          *testing.T
+	t          testing.TB
 	kube       *testenv.Kube
 	node       *testenv.Node
 	namespace  string
@@ -99,7 +99,7 @@ type fixture struct {
 
 const clusterSubnet = "10.244.1.0/24"
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	k := sharedKube(t)
 	node := testenv.NewNode(t, "ens3")
@@ -215,7 +215,7 @@ func (f *fixture) getPod(sb *sandbox) *corev1.Pod {
 }
 
 // addrs returns each interface's global addresses inside a netns.
-func addrs(t *testing.T, netns ns.NetNS) map[string][]*net.IPNet {
+func addrs(t testing.TB, netns ns.NetNS) map[string][]*net.IPNet {
 	t.Helper()
 	out := map[string][]*net.IPNet{}
 	err := netns.Do(func(ns.NetNS) error {
@@ -243,7 +243,7 @@ func addrs(t *testing.T, netns ns.NetNS) map[string][]*net.IPNet {
 	return out
 }
 
-func macOf(t *testing.T, netns ns.NetNS, ifname string) string {
+func macOf(t testing.TB, netns ns.NetNS, ifname string) string {
 	t.Helper()
 	var mac string
 	err := netns.Do(func(ns.NetNS) error {
@@ -261,7 +261,7 @@ func macOf(t *testing.T, netns ns.NetNS, ifname string) string {
 }
 
 // requireIn fails unless ifname has exactly one address, inside cidr.
-func requireIn(t *testing.T, got map[string][]*net.IPNet, ifname, cidr string) net.IP {
+func requireIn(t testing.TB, got map[string][]*net.IPNet, ifname, cidr string) net.IP {
 	t.Helper()
 	_, want, _ := net.ParseCIDR(cidr)
 	list, ok := got[ifname]
@@ -283,7 +283,7 @@ func keys[M ~map[string]V, V any](m M) []string {
 }
 
 // cniErr extracts the CNI error a plugin returned.
-func cniErr(t *testing.T, err error) *types.Error {
+func cniErr(t testing.TB, err error) *types.Error {
 	t.Helper()
 	var e *types.Error
 	if !errors.As(err, &e) {

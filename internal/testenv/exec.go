@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 
 	"github.com/containernetworking/cni/pkg/types"
 )
@@ -54,19 +55,33 @@ func (e *PluginError) Error() string {
 // clean environment of CNI_* variables and the config on stdin. It returns
 // stdout on success and a *PluginError on failure.
 func ExecPlugin(ctx context.Context, path string, env PluginEnv, stdin []byte) ([]byte, error) {
+	out, _, err := execPlugin(ctx, path, env, stdin)
+	return out, err
+}
+
+// ExecPluginUsage is ExecPlugin that returns the run's resource usage,
+// whose Maxrss covers the plugin and the children it waited for.
+func ExecPluginUsage(ctx context.Context, path string, env PluginEnv, stdin []byte) (*syscall.Rusage, error) {
+	_, usage, err := execPlugin(ctx, path, env, stdin)
+	return usage, err
+}
+
+func execPlugin(ctx context.Context, path string, env PluginEnv, stdin []byte) ([]byte, *syscall.Rusage, error) {
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Env = env.environ()
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	usage, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if err != nil {
 		perr := &PluginError{Stderr: stderr.String(), Err: err}
 		var cniErr types.Error
 		if json.Unmarshal(stdout.Bytes(), &cniErr) == nil && (cniErr.Code != 0 || cniErr.Msg != "") {
 			perr.CNI = &cniErr
 		}
-		return nil, perr
+		return nil, usage, perr
 	}
-	return stdout.Bytes(), nil
+	return stdout.Bytes(), usage, nil
 }

@@ -72,6 +72,7 @@ func NewForConfig(cfg *rest.Config, timeout time.Duration) (*Client, error) {
 // apierrors predicates (IsNotFound, IsForbidden, IsConflict).
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, gr schema.GroupResource, name string, out any) error {
 	u := *c.base
+	path, u.RawQuery, _ = strings.Cut(path, "?")
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {

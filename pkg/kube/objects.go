@@ -8,6 +8,7 @@ import (
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,18 +30,32 @@ type Pod struct {
 
 // GetPod reads one pod. When uid is not empty it must match: a different
 // UID means the sandbox belongs to an older pod of the same name.
+//
+// The first read is served from the API server's watch cache
+// (resourceVersion=0), which skips a quorum read in etcd. The kubelet learnt
+// of the pod from that same cache, so it nearly always has it; when it does
+// not (not found, or an older pod's UID), one consistent read settles it.
 func (c *Client) GetPod(ctx context.Context, namespace, name, uid string) (*Pod, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	pod := &Pod{}
 	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s", namespace, name)
-	if err := c.do(ctx, "GET", path, "", nil, podsResource, name, pod); err != nil {
+	pod := &Pod{}
+	err := c.get(ctx, path+"?resourceVersion=0", podsResource, name, pod)
+	if apierrors.IsNotFound(err) || (err == nil && uid != "" && string(pod.UID) != uid) {
+		pod = &Pod{}
+		err = c.get(ctx, path, podsResource, name, pod)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
 	}
 	if uid != "" && string(pod.UID) != uid {
 		return nil, &UIDMismatchError{Namespace: namespace, Name: name, Want: uid, Got: string(pod.UID)}
 	}
 	return pod, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, gr schema.GroupResource, name string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.do(ctx, "GET", path, "", nil, gr, name, out)
 }
 
 // UIDMismatchError means the pod of that name is not the one the runtime
@@ -53,13 +68,17 @@ func (e *UIDMismatchError) Error() string {
 	return fmt.Sprintf("pod %s/%s has UID %s, not %s from K8S_POD_UID: the pod was replaced", e.Namespace, e.Name, e.Got, e.Want)
 }
 
-// GetNetworkAttachmentDefinition reads one NAD.
+// GetNetworkAttachmentDefinition reads one NAD, from the watch cache first
+// and consistently when the cache does not have it.
 func (c *Client) GetNetworkAttachmentDefinition(ctx context.Context, namespace, name string) (*nadv1.NetworkAttachmentDefinition, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	nad := &nadv1.NetworkAttachmentDefinition{}
 	path := fmt.Sprintf("/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions/%s", namespace, name)
-	if err := c.do(ctx, "GET", path, "", nil, nadResource, name, nad); err != nil {
+	err := c.get(ctx, path+"?resourceVersion=0", nadResource, name, nad)
+	if apierrors.IsNotFound(err) {
+		nad = &nadv1.NetworkAttachmentDefinition{}
+		err = c.get(ctx, path, nadResource, name, nad)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("get NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
 	}
 	return nad, nil

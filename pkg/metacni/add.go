@@ -35,9 +35,12 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	if err := delegate.ValidContainerID(inv.args.ContainerID); err != nil {
 		return nil, &argsError{err.Error()}
 	}
+	phases := newPhaseClock()
+	defer func() { inv.log.Debug("ADD timings", phases.attrs()...) }()
 	if err := waitReady(ctx, inv.conf); err != nil {
 		return nil, err
 	}
+	phases.mark("ready")
 	var api API
 	var pod *kube.Pod
 	if inv.pod.Name != "" {
@@ -45,9 +48,11 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 		if api, err = p.api(inv.conf); err != nil {
 			return nil, err
 		}
+		phases.mark("client")
 		if pod, err = api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name, inv.pod.UID); err != nil {
 			return nil, &podError{err}
 		}
+		phases.mark("getPod")
 	}
 	res := &resolver{conf: inv.conf, api: api, pod: pod, confs: &confDir{dir: inv.conf.ConfDir}}
 	delegates, err := res.resolve(ctx, inv.args.IfName)
@@ -55,6 +60,7 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 		p.event(ctx, inv, api, pod, "Warning", "NetworkResolutionFailed", err.Error())
 		return nil, err
 	}
+	phases.mark("resolve")
 	rec := &delegate.Record{
 		ContainerID: inv.args.ContainerID, NetNS: inv.args.Netns, IfName: inv.args.IfName,
 		CNIVersion: inv.conf.CNIVersion, PodNamespace: inv.pod.Namespace, PodName: inv.pod.Name,
@@ -67,10 +73,13 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	if err := store.Write(rec); err != nil {
 		return nil, &ioError{err}
 	}
+	phases.mark("record")
 	runner := p.runner(inv.conf, inv.args)
 	results, err := runner.Add(ctx, rec)
+	phases.mark("delegates")
 	if err == nil {
 		err = p.finish(ctx, inv, api, pod, rec, results)
+		phases.mark("status")
 		if err != nil {
 			err = errors.Join(err, runner.Del(ctx, rec))
 		}
@@ -119,12 +128,21 @@ func (p *Plugin) finish(ctx context.Context, inv *invocation, api API, pod *kube
 	if err != nil {
 		return err
 	}
-	if err := api.SetPodAnnotation(ctx, pod.Namespace, pod.Name, annotations.NetworkStatusKey, value); err != nil {
-		return &podError{err}
-	}
+	// One Event per ADD, sent while the status patch is in flight: both are
+	// round trips on the same HTTP/2 connection, and the runtime waits on them.
+	lines := make([]string, 0, len(statuses))
 	for _, st := range statuses {
-		p.event(ctx, inv, api, pod, "Normal", "AddedInterface",
-			fmt.Sprintf("Add %s [%s] from %s", st.Interface, strings.Join(st.IPs, ","), st.Name))
+		lines = append(lines, fmt.Sprintf("Add %s [%s] from %s", st.Interface, strings.Join(st.IPs, ","), st.Name))
+	}
+	eventDone := make(chan struct{})
+	go func() {
+		defer close(eventDone)
+		p.event(ctx, inv, api, pod, "Normal", "AddedInterface", strings.Join(lines, "; "))
+	}()
+	err = api.SetPodAnnotation(ctx, pod.Namespace, pod.Name, annotations.NetworkStatusKey, value)
+	<-eventDone
+	if err != nil {
+		return &podError{err}
 	}
 	return nil
 }
