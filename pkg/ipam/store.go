@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -33,11 +32,12 @@ type Store struct {
 	Window   uint64
 	Log      *slog.Logger
 	classify func(error) error
+	claims   *claims
 }
 
 // NewStore wraps a connected client.
 func NewStore(e *Etcd, network string, log *slog.Logger) *Store {
-	return &Store{KV: e.Client, Prefix: e.Config.Prefix, Network: network, Window: DefaultWindow, Log: log, classify: e.classify}
+	return &Store{KV: e.Client, Prefix: e.Config.Prefix, Network: network, Window: DefaultWindow, Log: log, classify: e.classify, claims: newClaims()}
 }
 
 // Request is one ADD: who asks, from which range sets, and any static
@@ -63,9 +63,12 @@ type pick struct {
 	rng     int
 	win     Window
 	free    []netip.Addr
-	next    func() (Window, bool)
-	stop    func()
-	scanned uint64
+	claimed string // the key claimed in Store.claims for addr
+	// prefetch is the first window, read along with the owner.
+	prefetch *Window
+	next     func() (Window, bool)
+	stop     func()
+	scanned  uint64
 }
 
 func (s *Store) pool(subnet netip.Prefix) Pool { return NewPool(s.Prefix, s.Network, subnet) }
@@ -82,6 +85,9 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			if p != nil && p.stop != nil {
 				p.stop()
 			}
+			if p != nil {
+				s.claims.drop(p.claimed)
+			}
 		}
 	}()
 	// Read the owner and the cursors in one serializable round trip: a stale
@@ -93,6 +99,17 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 		if a, ok := req.Static[i]; ok {
 			p.static, p.addr = true, a
 			p.rng, _ = set.RangeFor(a)
+			continue
+		}
+		// A caller that allocated from this set before (a daemon, a
+		// benchmark) resumes after its own last address and reads the
+		// first window now; a fresh process reads the shared cursor.
+		if hint, ok := s.claims.hint(s.hintKey(set)); ok {
+			p.next, p.stop = iter.Pull(set.Windows(hint, s.window()))
+			if w, ok := p.next(); ok {
+				p.prefetch = &w
+				ops = append(ops, s.windowGet(set, w, true))
+			}
 			continue
 		}
 		for _, r := range set.Ranges {
@@ -109,6 +126,19 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 	n := 1
 	for _, p := range picks {
 		if p.static {
+			continue
+		}
+		if p.next != nil {
+			if p.prefetch != nil {
+				found := s.consume(p, *p.prefetch, resp.Responses[n].GetResponseRange().Kvs, false)
+				n++
+				if found {
+					continue
+				}
+			}
+			if err := s.advance(ctx, p, true); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		var cursor netip.Addr
@@ -157,6 +187,9 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 		if resp.Succeeded {
 			out := make([]Assigned, len(picks))
 			for i, p := range picks {
+				if !p.static {
+					s.claims.setHint(s.hintKey(p.set), p.addr)
+				}
 				out[i] = Assigned{Set: i, Addr: p.addr, Subnet: p.set.Ranges[p.rng].Subnet}
 			}
 			return out, nil
@@ -178,9 +211,11 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			if slices.Contains(p.free, p.addr) {
 				continue // still free: another set lost the race
 			}
-			if len(p.free) > 0 {
-				// Lost a race: spread the contenders over the window.
-				p.addr = p.free[rand.IntN(len(p.free))]
+			s.claims.drop(p.claimed)
+			p.claimed = ""
+			// Lost a race: spread the contenders over the window.
+			if a, key, ok := s.claims.choose(pool, p.free, true); ok {
+				p.addr, p.claimed = a, key
 				continue
 			}
 			if err := s.advance(ctx, p, false); err != nil {
@@ -216,24 +251,41 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 			}
 			return &RangeFullError{RangeSet: p.set.String(), Size: p.set.Size()}
 		}
-		pool := s.pool(p.set.Ranges[w.Range].Subnet)
-		start, end := pool.WindowRange(w.First, w.Last)
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithKeysOnly()}
-		if serializable {
-			opts = append(opts, clientv3.WithSerializable())
-		}
-		resp, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpGet(start, opts...)}, nil)
+		resp, err := s.txn(ctx, nil, []clientv3.Op{s.windowGet(p.set, w, serializable)}, nil)
 		if err != nil {
 			return err
 		}
-		p.win, p.rng = w, w.Range
-		p.free = freeIn(w, pool, resp.Responses[0].GetResponseRange().Kvs)
-		p.scanned += addrCount(w.First, w.Last)
-		if len(p.free) > 0 {
-			p.addr = p.free[0]
+		if s.consume(p, w, resp.Responses[0].GetResponseRange().Kvs, !first) {
 			return nil
 		}
 	}
+}
+
+// windowGet reads which addresses of w are taken: one key range covering
+// exactly the window, keys only.
+func (s *Store) windowGet(set *RangeSet, w Window, serializable bool) clientv3.Op {
+	start, end := s.pool(set.Ranges[w.Range].Subnet).WindowRange(w.First, w.Last)
+	opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithKeysOnly()}
+	if serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	return clientv3.OpGet(start, opts...)
+}
+
+// consume takes the read of window w and claims a free address of it.
+func (s *Store) consume(p *pick, w Window, kvs []*mvccKV, random bool) bool {
+	pool := s.pool(p.set.Ranges[w.Range].Subnet)
+	p.win, p.rng = w, w.Range
+	p.free = freeIn(w, pool, kvs)
+	a, key, ok := s.claims.choose(pool, p.free, random)
+	if ok {
+		p.addr, p.claimed = a, key
+	}
+	return ok
+}
+
+func (s *Store) hintKey(set *RangeSet) string {
+	return s.pool(set.Ranges[0].Subnet).Key + " " + set.String()
 }
 
 // freeIn lists the addresses of w that have no key among kvs.

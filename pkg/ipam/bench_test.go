@@ -1,0 +1,132 @@
+package ipam
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+// latencies reports throughput and p50/p95 of a run as benchmark metrics.
+func report(b *testing.B, lat []time.Duration, wall time.Duration) {
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(float64(len(lat))/wall.Seconds(), "allocs/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.95), "p95-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkAllocateInProcess measures the store with a warm client: a fixed
+// 1000 allocations from a /16, at concurrency 1 and 8, against one and
+// three etcd members. b.N is ignored beyond 1; run with -benchtime 1x.
+func BenchmarkAllocateInProcess(b *testing.B) {
+	const n = 1000
+	for _, members := range []int{1, 3} {
+		for _, conc := range []int{1, 8} {
+			b.Run(fmt.Sprintf("etcd=%d/conc=%d", members, conc), func(b *testing.B) {
+				s, _ := testStore(b, testenv.StartEtcdClusterT(b, members, nil))
+				sets := []*RangeSet{mustSetTB(b, "10.64.0.0/16")}
+				allocOne(b, s, "warmup", sets, nil)
+				lat := make([]time.Duration, n)
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				start := time.Now()
+				for w := 0; w < conc; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							i := int(next.Add(1)) - 1
+							if i >= n {
+								return
+							}
+							t0 := time.Now()
+							if _, err := s.Allocate(ctxT(b), Request{Owner: owner(fmt.Sprint("b", i)), Sets: sets}); err != nil {
+								b.Errorf("allocate %d: %v", i, err)
+								return
+							}
+							lat[i] = time.Since(t0)
+						}
+					}()
+				}
+				wg.Wait()
+				report(b, lat, time.Since(start))
+			})
+		}
+	}
+}
+
+// BenchmarkAllocationCost compares one allocation in a /24 and in a /16,
+// both 90% full with addresses taken at random: the cost must stay flat.
+// It reports each size's p50 and keys read per allocation, and their ratio.
+func BenchmarkAllocationCost(b *testing.B) {
+	const n = 200
+	s, _ := testStore(b, testenv.StartEtcd(b))
+	p50 := map[string]float64{}
+	for _, subnet := range []string{"10.1.0.0/24", "10.2.0.0/16"} {
+		set := mustSetTB(b, subnet)
+		pool := NewPool(s.Prefix, "", set.Ranges[0].Subnet)
+		var all []netip.Addr
+		for w := range set.Windows(netip.Addr{}, DefaultWindow) {
+			for a := w.First; ; a = a.Next() {
+				all = append(all, a)
+				if a == w.Last {
+					break
+				}
+			}
+		}
+		rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		fill(b, s, pool, all[:len(all)*9/10])
+		var keys atomic.Int64
+		cs := *s
+		cs.KV = countingKV{s.KV, &keys}
+		sets := []*RangeSet{set}
+		allocOne(b, &cs, "warmup-"+subnet, sets, nil)
+		keys.Store(0)
+		lat := make([]time.Duration, n)
+		for i := range lat {
+			id := fmt.Sprint("cost-", subnet, i)
+			t0 := time.Now()
+			allocOne(b, &cs, id, sets, nil)
+			lat[i] = time.Since(t0)
+			// Release to stay at 90%: the cursor moves on, so the next
+			// allocation searches afresh.
+			if _, err := s.Release(ctxT(b), id, "net1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		slices.Sort(lat)
+		name := "/24"
+		if set.Ranges[0].Subnet.Bits() == 16 {
+			name = "/16"
+		}
+		p50[name] = float64(lat[n/2].Microseconds()) / 1000
+		b.ReportMetric(p50[name], "p50-ms-"+name)
+		b.ReportMetric(float64(keys.Load())/n, "keys-read-"+name)
+	}
+	b.ReportMetric(p50["/16"]/p50["/24"], "p50-ratio-16/24")
+	b.ReportMetric(0, "ns/op")
+}
+
+func mustSetTB(tb testing.TB, subnet string) *RangeSet {
+	tb.Helper()
+	r, err := NewRange(subnet, "", "", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := NewRangeSet([]Range{r}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
