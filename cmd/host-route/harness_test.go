@@ -33,6 +33,7 @@ func newNode(t testing.TB) *testenv.Node {
 	n := testenv.NewNode(t, master)
 	n.AddHostAddr(t, hostV4+"/24")
 	n.AddHostAddr(t, hostV6+"/64")
+	n.SettleMaster(t)
 	return n
 }
 

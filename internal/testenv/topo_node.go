@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -76,4 +77,43 @@ func LinkAddrs(netns ns.NetNS, name string) ([]net.IP, error) {
 		return nil
 	})
 	return ips, err
+}
+
+// SettleMaster waits until the master's IPv6 link-local address has passed
+// duplicate address detection. The kernel adds its local route only then,
+// so a snapshot taken earlier would differ from a later one by that route.
+func (n *Node) SettleMaster(t testing.TB) {
+	t.Helper()
+	const tentative = 0x40 // IFA_F_TENTATIVE
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		settled := false
+		err := n.NS.Do(func(ns.NetNS) error {
+			link, err := netlink.LinkByName(n.Master)
+			if err != nil {
+				return err
+			}
+			addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+			if err != nil {
+				return err
+			}
+			linkLocal, pending := false, false
+			for _, a := range addrs {
+				linkLocal = linkLocal || a.IP.IsLinkLocalUnicast()
+				pending = pending || a.Flags&tentative != 0
+			}
+			settled = linkLocal && !pending
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("settle %s: %v", n.Master, err)
+		}
+		if settled {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("settle %s: IPv6 addresses still tentative after 10s", n.Master)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

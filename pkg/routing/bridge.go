@@ -20,13 +20,18 @@ const bridgeAlias = "meta-cni host-route shared macvlan bridge"
 type bridgePlan struct {
 	Master          netlink.Link
 	Name            string
+	Metric          int
 	PodIPs, HostIPs []net.IP
 	CIDRs           []*net.IPNet
 }
 
 // newBridgePlan resolves the master and the sub-interface's name.
 func newBridgePlan(c *Config, a Attachment, podNS ns.NetNS, podIPs, hostIPs []net.IP) (bridgePlan, error) {
-	p := bridgePlan{PodIPs: podIPs, HostIPs: hostIPs, CIDRs: append(append([]*net.IPNet{}, c.ServiceCIDRs...), c.ExtraCIDRs...)}
+	p := bridgePlan{
+		Metric: attachmentMetric(a.ContainerID, a.IfName),
+		PodIPs: podIPs, HostIPs: hostIPs,
+		CIDRs: append(append([]*net.IPNet{}, c.ServiceCIDRs...), c.ExtraCIDRs...),
+	}
 	var err error
 	if p.Master, err = resolveMaster(c, a, podNS); err != nil {
 		return p, err
@@ -59,6 +64,9 @@ func podParent(ifName string, podNS ns.NetNS) (netlink.Link, error) {
 	if err := podNS.Do(func(ns.NetNS) error {
 		link, err := netlinksafe.LinkByName(ifName)
 		if err != nil {
+			if isGone(err) {
+				return configErr("master", "not set, and pod interface %s, whose parent it defaults to, is gone", ifName)
+			}
 			return fmt.Errorf("find pod interface %s: %w", ifName, err)
 		}
 		parent = link.Attrs().ParentIndex
@@ -91,10 +99,10 @@ func addBridge(ctx context.Context, p bridgePlan, a Attachment, podNS ns.NetNS) 
 	// Runs after unlock: delBridgeHost takes the lock itself.
 	defer func() {
 		if err != nil {
-			_ = delBridgeHost(ctx, p)
+			_ = delBridgeHost(ctx, p.Name, p.Metric)
 		}
 	}()
-	err = hostSide(bridge.Attrs().Index, p.PodIPs, p.HostIPs, nil).apply()
+	err = hostSide(bridge.Attrs().Index, p.PodIPs, p.HostIPs, nil, p.Metric).apply()
 	unlock()
 	if err != nil {
 		return err
@@ -174,41 +182,62 @@ func setUpBridge(name string) (netlink.Link, error) {
 	return link, nil
 }
 
-// delBridgeHost removes this pod's host routes, and the sub-interface once
-// no host-route route uses it and host-route made it.
-func delBridgeHost(ctx context.Context, p bridgePlan) error {
-	unlock, err := lockNetns(ctx, p.Name)
+// delBridgeHost removes the attachment's host routes on the sub-interface
+// name, found by their metric, and the sub-interface itself once no
+// host-route route uses it, if host-route made it.
+func delBridgeHost(ctx context.Context, name string, metric int) error {
+	unlock, err := lockNetns(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	link, err := netlinksafe.LinkByName(p.Name)
+	link, err := netlinksafe.LinkByName(name)
 	if err != nil {
 		if isGone(err) {
 			return nil
 		}
-		return fmt.Errorf("find %s: %w", p.Name, err)
+		return fmt.Errorf("find %s: %w", name, err)
 	}
-	if err := hostSide(link.Attrs().Index, p.PodIPs, p.HostIPs, nil).remove(); err != nil {
-		return err
-	}
-	if link.Attrs().Alias != bridgeAlias {
-		return nil
-	}
-	left, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL,
+	routes, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL,
 		&netlink.Route{LinkIndex: link.Attrs().Index, Protocol: RouteProtocol}, netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
-		return fmt.Errorf("list routes through %s: %w", p.Name, err)
+		return fmt.Errorf("list routes through %s: %w", name, err)
 	}
-	if len(left) > 0 {
+	left := 0
+	for i := range routes {
+		if routes[i].Priority != metric {
+			left++
+			continue
+		}
+		if err := netlink.RouteDel(&routes[i]); err != nil && !isGone(err) {
+			return fmt.Errorf("delete route %s: %w", routes[i].Dst, err)
+		}
+	}
+	if left > 0 || link.Attrs().Alias != bridgeAlias {
 		return nil
 	}
-	return deleteLinkByName(p.Name)
+	return deleteLinkByName(name)
+}
+
+// ownBridges lists the sub-interfaces host-route made: DEL's last resort
+// when neither the config nor the pod tells it which one the pod used.
+func ownBridges() ([]string, error) {
+	links, err := netlinksafe.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	var names []string
+	for _, l := range links {
+		if l.Attrs().Alias == bridgeAlias {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	return names, nil
 }
 
 // delBridgePod removes the pod's routes and neighbour entries; a pod
 // interface that is already gone took them with it.
-func delBridgePod(p bridgePlan, a Attachment, podNS ns.NetNS) error {
+func delBridgePod(a Attachment, podNS ns.NetNS) error {
 	return podNS.Do(func(ns.NetNS) error {
 		link, err := netlinksafe.LinkByName(a.IfName)
 		if err != nil {
@@ -217,11 +246,7 @@ func delBridgePod(p bridgePlan, a Attachment, podNS ns.NetNS) error {
 			}
 			return fmt.Errorf("find pod interface %s: %w", a.IfName, err)
 		}
-		side, err := podSide(link.Attrs().Index, p.PodIPs, p.HostIPs, p.CIDRs, nil)
-		if err != nil {
-			return err
-		}
-		return side.remove()
+		return removeOwnRoutes(link)
 	})
 }
 
@@ -239,7 +264,7 @@ func checkBridge(p bridgePlan, a Attachment, podNS ns.NetNS) error {
 		return fmt.Errorf("host sub-interface %s is down", p.Name)
 	}
 	var errs []error
-	if err := hostSide(link.Attrs().Index, p.PodIPs, p.HostIPs, nil).check(); err != nil {
+	if err := hostSide(link.Attrs().Index, p.PodIPs, p.HostIPs, nil, p.Metric).check(); err != nil {
 		errs = append(errs, fmt.Errorf("host routes: %w", err))
 	}
 	errs = append(errs, podNS.Do(func(ns.NetNS) error {

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"net"
 )
@@ -54,4 +55,12 @@ func DefaultBridgeName(master string) string {
 func bridgeMAC(masterMAC net.HardwareAddr, bridge string) net.HardwareAddr {
 	sum := sha256.Sum256(append(append([]byte{}, masterMAC...), bridge...))
 	return net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}
+}
+
+// attachmentMetric tags the attachment's host routes on the shared
+// sub-interface, so DEL finds them without the prevResult (CNI before 0.4.0
+// sends none) or the pod's netns. It is nonzero and fits a signed 32 bits.
+func attachmentMetric(containerID, ifName string) int {
+	id := attachmentID(containerID, ifName)
+	return int(binary.BigEndian.Uint32(id[12:16])&0x7fffffff | 1)
 }

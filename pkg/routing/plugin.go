@@ -70,8 +70,8 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 		}
 		table.InIface = p.Name
 		if err := applyNatTable(ctx, table); err != nil {
-			_ = delBridgePod(p, a, podNS)
-			_ = delBridgeHost(ctx, p)
+			_ = delBridgePod(a, podNS)
+			_ = delBridgeHost(ctx, p.Name, p.Metric)
 			return nil, err
 		}
 	default:
@@ -93,7 +93,6 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 // Del removes what Add added. It succeeds when the netns, the links or the
 // prevResult are gone, and when called twice.
 func Del(ctx context.Context, c *Config, a Attachment) error {
-	_, podIPs, _ := prevResult(c, a.IfName)
 	var podNS ns.NetNS
 	if a.NetNS != "" {
 		if n, err := ns.GetNS(a.NetNS); err == nil {
@@ -104,30 +103,35 @@ func Del(ctx context.Context, c *Config, a Attachment) error {
 	errs := []error{deleteNatTable(ctx, TableName(a.ContainerID, a.IfName))}
 	switch c.Mode {
 	case ModeMacvlanBridge:
-		if podIPs == nil && podNS != nil {
-			// Runtimes before CNI 0.4.0 send DEL without a prevResult.
-			podIPs = podAddrs(podNS, a.IfName)
-		}
-		p, err := newBridgePlan(c, a, podNS, podIPs, nil)
-		if err != nil {
-			// With the master gone, the sub-interface went with it.
-			if ce := (*ConfigError)(nil); errors.As(err, &ce) {
-				break
-			}
-			errs = append(errs, err)
-			break
-		}
 		if podNS != nil {
-			if hosts, err := hostIPs(c, podIPs); err == nil {
-				p.HostIPs = hosts
-				errs = append(errs, delBridgePod(p, a, podNS))
-			}
+			errs = append(errs, delBridgePod(a, podNS))
 		}
-		errs = append(errs, delBridgeHost(ctx, p))
+		names, err := bridgeNames(c, a, podNS)
+		errs = append(errs, err)
+		for _, name := range names {
+			errs = append(errs, delBridgeHost(ctx, name, attachmentMetric(a.ContainerID, a.IfName)))
+		}
 	default:
 		errs = append(errs, delVeth(newVethPlan(c, a, nil, nil)))
 	}
 	return errors.Join(errs...)
+}
+
+// bridgeNames is the sub-interface DEL cleans: the configured one, the
+// default for the master, or, when the master cannot be found, every one
+// host-route made.
+func bridgeNames(c *Config, a Attachment, podNS ns.NetNS) ([]string, error) {
+	if c.Bridge != "" {
+		return []string{c.Bridge}, nil
+	}
+	master, err := resolveMaster(c, a, podNS)
+	if err == nil {
+		return []string{DefaultBridgeName(master.Attrs().Name)}, nil
+	}
+	if ce := (*ConfigError)(nil); !errors.As(err, &ce) {
+		return nil, err
+	}
+	return ownBridges()
 }
 
 // Check verifies the links, the routes on both sides and the pod's
@@ -151,11 +155,10 @@ func Check(ctx context.Context, c *Config, a Attachment) error {
 	}
 	switch c.Mode {
 	case ModeMacvlanBridge:
-		p, err := newBridgePlan(c, a, podNS, podIPs, hosts)
-		if err != nil {
-			return err
+		var p bridgePlan
+		if p, err = newBridgePlan(c, a, podNS, podIPs, hosts); err == nil {
+			err = checkBridge(p, a, podNS)
 		}
-		err = checkBridge(p, a, podNS)
 	default:
 		err = checkVeth(newVethPlan(c, a, podIPs, hosts), podNS)
 	}

@@ -27,8 +27,9 @@ type linkSide struct {
 
 // hostSide routes each pod IP to the pod through link, with the host IP of
 // the same family as source so the pod's reply comes back the same way.
-// podMAC is nil when the pod answers neighbour discovery itself.
-func hostSide(link int, podIPs, hostIPs []net.IP, podMAC net.HardwareAddr) linkSide {
+// podMAC is nil when the pod answers neighbour discovery itself; metric
+// tags the routes of one attachment on a shared link (0 for the default).
+func hostSide(link int, podIPs, hostIPs []net.IP, podMAC net.HardwareAddr, metric int) linkSide {
 	var s linkSide
 	for _, p := range podIPs {
 		s.Routes = append(s.Routes, netlink.Route{
@@ -37,6 +38,7 @@ func hostSide(link int, podIPs, hostIPs []net.IP, podMAC net.HardwareAddr) linkS
 			Scope:     scopeLink(p),
 			Src:       firstOfFamily(hostIPs, isV4(p)),
 			Protocol:  RouteProtocol,
+			Priority:  metric,
 		})
 		if podMAC != nil {
 			s.Neighs = append(s.Neighs, permanentNeigh(link, p, podMAC))
@@ -101,22 +103,6 @@ func (s linkSide) apply() error {
 	return nil
 }
 
-// remove deletes what apply added; what is already gone is not an error.
-func (s linkSide) remove() error {
-	var errs []error
-	for i := range s.Routes {
-		if err := netlink.RouteDel(&s.Routes[i]); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("delete route %s: %w", s.Routes[i].Dst, err))
-		}
-	}
-	for i := range s.Neighs {
-		if err := netlink.NeighDel(&s.Neighs[i]); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("delete neighbour %s: %w", s.Neighs[i].IP, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // check reports every route that is missing or points elsewhere.
 func (s linkSide) check() error {
 	var errs []error
@@ -135,6 +121,31 @@ func (s linkSide) check() error {
 		}
 		if !found {
 			errs = append(errs, fmt.Errorf("route %s via %v dev index %d is missing", want.Dst, want.Gw, want.LinkIndex))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeOwnRoutes deletes every route host-route added through link, with
+// the permanent neighbour entries of their host next hops. It needs no
+// record of what was added: the protocol marks it.
+func removeOwnRoutes(link netlink.Link) error {
+	routes, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL,
+		&netlink.Route{LinkIndex: link.Attrs().Index, Protocol: RouteProtocol}, netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return fmt.Errorf("list routes through %s: %w", link.Attrs().Name, err)
+	}
+	var errs []error
+	for i := range routes {
+		r := routes[i]
+		if err := netlink.RouteDel(&r); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("delete route %s: %w", r.Dst, err))
+		}
+		if ones, bits := r.Dst.Mask.Size(); ones == bits {
+			n := permanentNeigh(link.Attrs().Index, r.Dst.IP, nil)
+			if err := netlink.NeighDel(&n); err != nil && !isGone(err) {
+				errs = append(errs, fmt.Errorf("delete neighbour %s: %w", r.Dst.IP, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

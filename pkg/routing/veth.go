@@ -89,7 +89,7 @@ func addVeth(ctx context.Context, p vethPlan, a Attachment, podNS ns.NetNS) (ifa
 	if err := netlink.LinkSetUp(host); err != nil {
 		return nil, fmt.Errorf("set %s up: %w", p.HostName, err)
 	}
-	if err := hostSide(host.Attrs().Index, p.PodIPs, p.HostIPs, p.PodMAC).apply(); err != nil {
+	if err := hostSide(host.Attrs().Index, p.PodIPs, p.HostIPs, p.PodMAC, 0).apply(); err != nil {
 		return nil, fmt.Errorf("host side of %s: %w", p.HostName, err)
 	}
 	if err := podNS.Do(func(ns.NetNS) error {
@@ -133,7 +133,7 @@ func checkVeth(p vethPlan, podNS ns.NetNS) error {
 		return fmt.Errorf("host veth %s is down", p.HostName)
 	}
 	var errs []error
-	if err := hostSide(host.Attrs().Index, p.PodIPs, p.HostIPs, nil).check(); err != nil {
+	if err := hostSide(host.Attrs().Index, p.PodIPs, p.HostIPs, nil, 0).check(); err != nil {
 		errs = append(errs, fmt.Errorf("host routes: %w", err))
 	}
 	err = podNS.Do(func(ns.NetNS) error {
