@@ -173,6 +173,11 @@ func BenchmarkPodAddConcurrent8(b *testing.B) {
 func BenchmarkPeakRSS(b *testing.B) {
 	f := newFixture(b)
 	list := f.metaConfList("1.0.0")
+	// A runtime hands the plugin its conf with the list's name and version.
+	conf, err := libcni.InjectConf(list.Plugins[0], map[string]any{"name": list.Name, "cniVersion": list.CNIVersion})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i := 0; i < b.N; i++ {
 		sb := f.newPod(fmt.Sprintf("rss-%d", i), map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
 		env := testenv.PluginEnv{Command: "ADD", ContainerID: sb.rt.ContainerID, NetNS: sb.rt.NetNS, IfName: "eth0",
@@ -180,7 +185,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 		var usage *syscall.Rusage
 		err := f.node.NS.Do(func(ns.NetNS) error {
 			var err error
-			usage, err = testenv.ExecPluginUsage(context.Background(), filepath.Join(f.node.CNIPath, "meta-cni"), env, list.Plugins[0].Bytes)
+			usage, err = testenv.ExecPluginUsage(context.Background(), filepath.Join(f.node.CNIPath, "meta-cni"), env, conf.Bytes)
 			return err
 		})
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
 )
 
@@ -31,8 +32,30 @@ type Node struct {
 func NewNode(t testing.TB, master string) *Node {
 	t.Helper()
 	RequireRoot(t)
-	n := &Node{NS: NewNS(t), Wire: NewNS(t), Master: master, CNIPath: MustCNIPath(t), Dir: t.TempDir()}
-	err := n.NS.Do(func(ns.NetNS) error {
+	n, err := StartNode(t.TempDir(), master)
+	if err != nil {
+		t.Fatalf("build node: %v", err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
+
+// StartNode is NewNode outside tests, for the demo and benchmarks; call
+// Close when done.
+func StartNode(dir, master string) (*Node, error) {
+	cniPath, err := CNIPath()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Master: master, CNIPath: cniPath, Dir: dir}
+	if n.NS, err = testutils.NewNS(); err != nil {
+		return nil, err
+	}
+	if n.Wire, err = testutils.NewNS(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	err = n.NS.Do(func(ns.NetNS) error {
 		if lo, err := netlink.LinkByName("lo"); err == nil {
 			_ = netlink.LinkSetUp(lo)
 		}
@@ -46,20 +69,29 @@ func NewNode(t testing.TB, master string) *Node {
 		}
 		return netlink.LinkSetUp(link)
 	})
-	if err != nil {
-		t.Fatalf("build node: %v", err)
+	if err == nil {
+		err = n.Wire.Do(func(ns.NetNS) error {
+			link, err := netlink.LinkByName("wire0")
+			if err != nil {
+				return err
+			}
+			return netlink.LinkSetUp(link)
+		})
 	}
-	err = n.Wire.Do(func(ns.NetNS) error {
-		link, err := netlink.LinkByName("wire0")
-		if err != nil {
-			return err
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("build node: %w", err)
+	}
+	return n, nil
+}
+
+// Close removes the node's namespaces and everything in them.
+func (n *Node) Close() {
+	for _, netns := range []ns.NetNS{n.NS, n.Wire} {
+		if netns != nil {
+			RemoveNS(netns)
 		}
-		return netlink.LinkSetUp(link)
-	})
-	if err != nil {
-		t.Fatalf("bring up wire side: %v", err)
 	}
-	return n
 }
 
 // CNI is a libcni instance as a runtime would hold it, caching results
