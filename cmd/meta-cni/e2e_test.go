@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
+	"github.com/meta-cni/meta-cni/pkg/metacni"
 )
 
 var specVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
@@ -304,8 +305,8 @@ func TestServiceAccountWithoutPermissionsGetsAClearError(t *testing.T) {
 	sb := f.newPod("denied", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
 	_, err = f.node.Add(ctx, list, sb.rt)
 	e := cniErr(t, err)
-	if e.Code != 102 {
-		t.Errorf("code %d, want 102", e.Code)
+	if e.Code != metacni.CodeForbidden {
+		t.Errorf("code %d, want %d", e.Code, metacni.CodeForbidden)
 	}
 	for _, want := range []string{"pod " + f.namespace + "/denied", "forbidden", "ClusterRole"} {
 		if !strings.Contains(e.Msg+" "+e.Details, want) {

@@ -16,9 +16,9 @@ import (
 // meta-cni's own error codes; the README lists them.
 const (
 	// CodeForbidden: the API server refused meta-cni's ServiceAccount.
-	CodeForbidden uint = 102
+	CodeForbidden uint = 120
 	// CodeDelegateFailed: a delegate failed without a CNI error code.
-	CodeDelegateFailed uint = 103
+	CodeDelegateFailed uint = 121
 )
 
 // podError wraps a failed API call about the pod itself, as opposed to a
