@@ -197,3 +197,32 @@ func TestVersionListsEverySpecVersion(t *testing.T) {
 		}
 	}
 }
+
+// The order users expect from a cluster-wide IPAM (USER-CONFIGS 4): pods
+// created one after another get consecutive addresses, and a deleted pod's
+// address is not handed straight to the next one.
+func TestSequentialAddsGetConsecutiveAddressesAndSkipAJustFreedOne(t *testing.T) {
+	r := newRig(t, testenv.StartEtcd(t))
+	conf := r.conf("0.3.0", map[string]any{"subnet": "192.168.91.0/24", "rangeStart": "192.168.91.100", "rangeEnd": "192.168.91.110", "gateway": "192.168.91.1"})
+	add := func(cid string) string {
+		got := ips(t, "0.3.0", r.mustExec("ADD", cid, "", conf))
+		return strings.TrimSuffix(got[0], "/24")
+	}
+	var got []string
+	for i := 0; i < 8; i++ {
+		got = append(got, add(fmt.Sprint("pod", i)))
+	}
+	want := "192.168.91.100 192.168.91.101 192.168.91.102 192.168.91.103 192.168.91.104 192.168.91.105 192.168.91.106 192.168.91.107"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("sequential ADDs got %v, want %s", got, want)
+	}
+	r.mustExec("DEL", "pod2", "", conf)
+	if a := add("pod8"); a != "192.168.91.108" {
+		t.Fatalf("after freeing .102 the next ADD got %s, want .108", a)
+	}
+	add("pod9")
+	add("pod10")
+	if a := add("pod11"); a != "192.168.91.102" {
+		t.Fatalf("after wrapping the next ADD got %s, want the freed .102", a)
+	}
+}

@@ -214,3 +214,19 @@ func (s *RangeSet) String() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// windowFrom is the window that starts at a, or ok=false when a cannot be
+// handed out dynamically from this set.
+func (s *RangeSet) windowFrom(a netip.Addr, size uint64) (Window, bool) {
+	for _, sp := range s.spans {
+		if a.Is4() != sp.first.Is4() || a.Compare(sp.first) < 0 || a.Compare(sp.last) > 0 {
+			continue
+		}
+		last := sp.last
+		if addrCount(a, last) > size {
+			last, _ = addrAdd(a, size-1)
+		}
+		return Window{Range: sp.rng, First: a, Last: last}, true
+	}
+	return Window{}, false
+}

@@ -66,9 +66,11 @@ type pick struct {
 	claimed string // the key claimed in Store.claims for addr
 	// prefetch is the first window, read along with the owner.
 	prefetch *Window
-	next     func() (Window, bool)
-	stop     func()
-	scanned  uint64
+	// cands are addresses believed free after addr, from the cursor.
+	cands   []netip.Addr
+	next    func() (Window, bool)
+	stop    func()
+	scanned uint64
 }
 
 func (s *Store) pool(subnet netip.Prefix) Pool { return NewPool(s.Prefix, s.Network, subnet) }
@@ -141,17 +143,22 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			}
 			continue
 		}
-		var cursor netip.Addr
+		var cur cursor
 		var cursorRev int64
 		for range p.set.Ranges {
 			for _, kv := range resp.Responses[n].GetResponseRange().Kvs {
-				if a, err := netip.ParseAddr(string(kv.Value)); err == nil && kv.ModRevision > cursorRev {
-					cursor, cursorRev = a, kv.ModRevision
+				if c, err := parseCursor(string(kv.Value)); err == nil && kv.ModRevision > cursorRev {
+					cur, cursorRev = c, kv.ModRevision
 				}
 			}
 			n++
 		}
-		p.next, p.stop = iter.Pull(p.set.Windows(cursor, s.window()))
+		p.next, p.stop = iter.Pull(p.set.Windows(cur.last, s.window()))
+		// The cursor names addresses its writer saw free just after its own:
+		// try the first one straight away, with no window read.
+		if s.takeCandidate(p, cur.next) {
+			continue
+		}
 		if err := s.advance(ctx, p, true); err != nil {
 			return nil, err
 		}
@@ -172,7 +179,7 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			if p.static {
 				elses = append(elses, clientv3.OpGet(key))
 			} else {
-				puts = append(puts, clientv3.OpPut(pool.CursorKey(), p.addr.String()))
+				puts = append(puts, clientv3.OpPut(pool.CursorKey(), cursor{p.addr, p.nextCandidates()}.String()))
 				start, end := pool.WindowRange(p.win.First, p.win.Last)
 				elses = append(elses, clientv3.OpGet(start, clientv3.WithRange(end), clientv3.WithKeysOnly()))
 			}
@@ -270,6 +277,35 @@ func (s *Store) windowGet(set *RangeSet, w Window, serializable bool) clientv3.O
 		opts = append(opts, clientv3.WithSerializable())
 	}
 	return clientv3.OpGet(start, opts...)
+}
+
+// takeCandidate claims the first of cands that this set may hand out,
+// keeping the rest to pass on in the cursor.
+func (s *Store) takeCandidate(p *pick, cands []netip.Addr) bool {
+	for i, a := range cands {
+		w, ok := p.set.windowFrom(a, s.window())
+		if !ok {
+			continue
+		}
+		pool := s.pool(p.set.Ranges[w.Range].Subnet)
+		if key := pool.IPKey(a); s.claims.take(key) {
+			p.addr, p.claimed, p.rng, p.win = a, key, w.Range, w
+			p.free, p.cands = nil, cands[i+1:]
+			return true
+		}
+	}
+	return false
+}
+
+// nextCandidates are the addresses to name in the cursor after addr: those
+// the last window read showed free after it, or what is left of the list
+// taken from the cursor.
+func (p *pick) nextCandidates() []netip.Addr {
+	if p.free == nil {
+		return p.cands
+	}
+	i := slices.Index(p.free, p.addr)
+	return p.free[i+1:]
 }
 
 // consume takes the read of window w and claims a free address of it.

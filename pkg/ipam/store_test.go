@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,11 +11,40 @@ import (
 	"sync/atomic"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
+// Both paths are covered: a warm store resuming after its own last address,
+// and a fresh process (a plugin run) reading the pool's cursor.
 func TestAllocateResumesAfterTheLastAddressSoAFreedOneIsNotReused(t *testing.T) {
-	s, _ := testStore(t, testenv.StartEtcd(t))
+	for _, fresh := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fresh=%v", fresh), func(t *testing.T) {
+			s, _ := testStore(t, testenv.StartEtcd(t))
+			if fresh {
+				s.KV = freshKV{s.KV, s.claims}
+			}
+			testAllocationOrder(t, s)
+		})
+	}
+}
+
+// freshKV forgets the store's hints before every transaction, so each
+// allocation behaves as a new plugin process.
+type freshKV struct {
+	clientv3.KV
+	c *claims
+}
+
+func (f freshKV) Txn(ctx context.Context) clientv3.Txn {
+	f.c.mu.Lock()
+	clear(f.c.hints)
+	f.c.mu.Unlock()
+	return f.KV.Txn(ctx)
+}
+
+func testAllocationOrder(t *testing.T, s *Store) {
 	sets := []*RangeSet{mustSet(t, nil, [4]string{"192.168.91.0/24", "192.168.91.100", "192.168.91.110", "192.168.91.1"})}
 	var got []string
 	for i := 0; i < 5; i++ {
