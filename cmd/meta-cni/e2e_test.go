@@ -453,3 +453,27 @@ func TestStatusReportsReadinessIndicator(t *testing.T) {
 		t.Fatalf("STATUS with the indicator: %v", err)
 	}
 }
+
+func TestFailingClusterNetworkLeavesNothingAndNamesIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// The cluster network's bridge runs, then its IPAM cannot: the bridge's
+	// half-done work must be undone too.
+	f.node.WriteFile(t, "net.d/20-broken.conflist", []byte(`{"cniVersion": "1.0.0", "name": "broken-cluster",
+  "plugins": [{"type": "bridge", "bridge": "cni1", "ipam": {"type": "host-local", "subnet": "not-a-subnet"}}]}`))
+	f.metaExtra = map[string]any{"clusterNetwork": "broken-cluster"}
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("nocluster", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	_, err := f.node.Add(ctx, list, sb.rt)
+	if err == nil {
+		t.Fatal("ADD with a broken cluster network succeeded")
+	}
+	e := cniErr(t, err)
+	for _, want := range []string{"pod " + f.namespace + "/nocluster", "20-broken.conflist", "eth0"} {
+		if !strings.Contains(e.Msg, want) {
+			t.Errorf("message %q does not name %s", e.Msg, want)
+		}
+	}
+	f.keepLinks = append(f.keepLinks, "cni1")
+	f.assertClean(sb)
+}

@@ -68,8 +68,16 @@ func (d *Delegate) confList() (*libcni.NetworkConfigList, error) {
 // delegate k fails it deletes k..0 in reverse, so nothing is left behind,
 // and returns the ADD error (joined with any rollback error).
 func (rn *Runner) Add(ctx context.Context, r *Record) ([]types.Result, error) {
+	return rn.AddFrom(ctx, r, nil)
+}
+
+// AddFrom is Add for a record whose first len(done) delegates were already
+// added (their results in done): it runs the rest, and a failure rolls back
+// every delegate, the done ones included.
+func (rn *Runner) AddFrom(ctx context.Context, r *Record, done []types.Result) ([]types.Result, error) {
 	results := make([]types.Result, 0, len(r.Delegates))
-	for k := range r.Delegates {
+	results = append(results, done...)
+	for k := len(done); k < len(r.Delegates); k++ {
 		d := &r.Delegates[k]
 		res, err := rn.add(ctx, r, d)
 		if err != nil {

@@ -40,55 +40,80 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	if err := waitReady(ctx, inv.conf); err != nil {
 		return nil, err
 	}
-	phases.mark("ready")
-	var api API
-	var pod *kube.Pod
-	if inv.pod.Name != "" {
-		var err error
-		if api, err = p.api(inv.conf); err != nil {
-			return nil, err
-		}
-		phases.mark("client")
-		if pod, err = api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name, inv.pod.UID); err != nil {
-			return nil, &podError{err}
-		}
-		phases.mark("getPod")
-	}
-	res := &resolver{conf: inv.conf, api: api, pod: pod, confs: &confDir{dir: inv.conf.ConfDir}}
-	delegates, err := res.resolve(ctx, inv.args.IfName)
-	if err != nil {
-		p.event(ctx, inv, api, pod, "Warning", "NetworkResolutionFailed", err.Error())
-		return nil, err
-	}
-	phases.mark("resolve")
 	rec := &delegate.Record{
 		ContainerID: inv.args.ContainerID, NetNS: inv.args.Netns, IfName: inv.args.IfName,
 		CNIVersion: inv.conf.CNIVersion, PodNamespace: inv.pod.Namespace, PodName: inv.pod.Name,
-		PodUID: inv.pod.UID, Args: inv.cniArgs, Delegates: delegates,
+		PodUID: inv.pod.UID, Args: inv.cniArgs,
 	}
-	if pod != nil && rec.PodUID == "" {
-		rec.PodUID = string(pod.UID)
+	store, runner := inv.store(), p.runner(inv.conf, inv.args)
+	res := &resolver{conf: inv.conf, confs: &confDir{dir: inv.conf.ConfDir}}
+	if inv.pod.Name != "" {
+		var err error
+		if res.api, err = p.api(inv.conf); err != nil {
+			return nil, err
+		}
 	}
-	store := inv.store()
+	clusterSrc, err := res.confClusterSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	phases.mark("setup")
+
+	// The cluster network does not depend on the pod unless the pod
+	// overrides it, which is rare: start it now and let it overlap the
+	// API round trips, and undo it if the pod turns out to need otherwise.
+	var early *earlyCluster
+	if res.api != nil {
+		if early, err = startCluster(ctx, res, clusterSrc, rec, store, runner); err != nil {
+			return nil, err
+		}
+	}
+	delegates, overridden, err := p.resolvePod(ctx, inv, res, clusterSrc)
+	phases.mark("resolve")
+	var done []types.Result
+	if early != nil {
+		clusterRes, clusterErr := early.wait()
+		phases.mark("cluster")
+		switch {
+		case clusterErr != nil:
+			// The runner already rolled the cluster delegate back.
+			p.removeRecord(inv, store, rec)
+			p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkAttachFailed", clusterErr.Error())
+			return nil, errors.Join(clusterErr, err)
+		case err != nil || overridden:
+			if rbErr := runner.Del(ctx, early.rec); rbErr != nil || err != nil {
+				p.removeRecord(inv, store, rec)
+				return nil, errors.Join(err, rbErr)
+			}
+		default:
+			delegates[0] = early.rec.Delegates[0]
+			done = []types.Result{clusterRes}
+		}
+	} else if err != nil {
+		return nil, err
+	}
+
+	rec.Delegates = delegates
+	if res.pod != nil && rec.PodUID == "" {
+		rec.PodUID = string(res.pod.UID)
+	}
 	if err := store.Write(rec); err != nil {
-		return nil, &ioError{err}
+		rbErr := runner.Del(ctx, &delegate.Record{ContainerID: rec.ContainerID, NetNS: rec.NetNS, Args: rec.Args, Delegates: delegates[:len(done)]})
+		p.removeRecord(inv, store, rec)
+		return nil, errors.Join(&ioError{err}, rbErr)
 	}
-	phases.mark("record")
-	runner := p.runner(inv.conf, inv.args)
-	results, err := runner.Add(ctx, rec)
+	results, err := runner.AddFrom(ctx, rec, done)
 	phases.mark("delegates")
 	if err == nil {
-		err = p.finish(ctx, inv, api, pod, rec, results)
+		err = p.finish(ctx, inv, res.api, res.pod, rec, results)
 		phases.mark("status")
 		if err != nil {
 			err = errors.Join(err, runner.Del(ctx, rec))
 		}
 	}
 	if err != nil {
-		if rmErr := store.Remove(rec.ContainerID); rmErr != nil {
-			inv.log.Error("remove attachment record after failed ADD", "err", rmErr)
-		}
-		p.event(ctx, inv, api, pod, "Warning", "NetworkAttachFailed", err.Error())
+		p.removeRecord(inv, store, rec)
+		p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkAttachFailed", err.Error())
 		return nil, err
 	}
 	for i, d := range rec.Delegates {
@@ -97,6 +122,75 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 		}
 	}
 	return nil, fmt.Errorf("no cluster network among the delegates")
+}
+
+// resolvePod GETs the pod and resolves all its delegates. overridden says
+// the pod replaced the cluster network with default-network.
+func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver, clusterSrc *source) ([]delegate.Delegate, bool, error) {
+	if res.api != nil {
+		pod, err := res.api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name, inv.pod.UID)
+		if err != nil {
+			return nil, false, &podError{err}
+		}
+		res.pod = pod
+	}
+	override, err := res.overrideSource(ctx)
+	if err == nil {
+		cluster := clusterSrc
+		if override != nil {
+			cluster = override
+		}
+		var delegates []delegate.Delegate
+		if delegates, err = res.resolveWith(ctx, cluster, inv.args.IfName); err == nil {
+			return delegates, override != nil, nil
+		}
+	}
+	p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkResolutionFailed", err.Error())
+	return nil, false, err
+}
+
+// earlyCluster is the cluster network's ADD running in the background.
+type earlyCluster struct {
+	rec  *delegate.Record
+	done chan struct{}
+	res  types.Result
+	err  error
+}
+
+// startCluster writes a record holding only the cluster network, so a
+// crash leaves DEL something exact to undo, then starts its ADD.
+func startCluster(ctx context.Context, res *resolver, src *source, base *delegate.Record, store delegate.RecordStore, runner *delegate.Runner) (*earlyCluster, error) {
+	ds, err := res.build([]*source{{network: src.network, defaultName: src.defaultName, config: src.config, ifName: base.IfName, cluster: true}})
+	if err != nil {
+		return nil, err
+	}
+	rec := *base
+	rec.Delegates = ds
+	if err := store.Write(&rec); err != nil {
+		return nil, &ioError{err}
+	}
+	e := &earlyCluster{rec: &rec, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		results, err := runner.Add(ctx, e.rec)
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.res = results[0]
+	}()
+	return e, nil
+}
+
+func (e *earlyCluster) wait() (types.Result, error) {
+	<-e.done
+	return e.res, e.err
+}
+
+func (p *Plugin) removeRecord(inv *invocation, store delegate.RecordStore, rec *delegate.Record) {
+	if err := store.Remove(rec.ContainerID); err != nil {
+		inv.log.Error("remove attachment record after failed ADD", "err", err)
+	}
 }
 
 // finish runs the steps after every delegate succeeded: the default-route

@@ -65,14 +65,23 @@ type resolver struct {
 // resolve returns the delegates of a pod in attach order: the cluster
 // network on ifName, then defaultNetworks, then the annotation's selections.
 func (r *resolver) resolve(ctx context.Context, ifName string) ([]delegate.Delegate, error) {
-	cluster, err := r.clusterSource(ctx)
+	cluster, err := r.overrideSource(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if cluster == nil {
+		if cluster, err = r.confClusterSource(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r.resolveWith(ctx, cluster, ifName)
+}
+
+// resolveWith is resolve with the cluster network's source already known.
+func (r *resolver) resolveWith(ctx context.Context, cluster *source, ifName string) ([]delegate.Delegate, error) {
 	cluster.ifName = ifName
 	cluster.cluster = true
 	sources := []*source{cluster}
-
 	if r.pod != nil && !r.systemNamespace() {
 		extra, err := r.extraSources(ctx)
 		if err != nil {
@@ -80,7 +89,12 @@ func (r *resolver) resolve(ctx context.Context, ifName string) ([]delegate.Deleg
 		}
 		sources = append(sources, extra...)
 	}
+	return r.build(sources)
+}
 
+// build turns sources into delegates, rejecting interface clashes and a
+// second default-route request.
+func (r *resolver) build(sources []*source) ([]delegate.Delegate, error) {
 	seen := map[string]string{}
 	defaultRoutes := 0
 	var delegates []delegate.Delegate
@@ -114,21 +128,28 @@ func (r *resolver) systemNamespace() bool {
 	return false
 }
 
-// clusterSource is the default-network override when the pod has one, or
-// the NetConf's cluster network.
-func (r *resolver) clusterSource(ctx context.Context) (*source, error) {
-	if r.pod != nil && !r.systemNamespace() {
-		if v, ok := r.pod.Annotations[annotations.DefaultNetworkKey]; ok && strings.TrimSpace(v) != "" {
-			ns, name, err := annotations.ParseDefaultNetwork(v, r.pod.Namespace)
-			if err != nil {
-				return nil, err
-			}
-			if err := r.checkIsolation(ns, name, annotations.DefaultNetworkKey); err != nil {
-				return nil, err
-			}
-			return r.nadSource(ctx, ns, name)
-		}
+// overrideSource is the pod's default-network override, or nil when it has
+// none (or is in a system namespace, where annotations do not count).
+func (r *resolver) overrideSource(ctx context.Context) (*source, error) {
+	if r.pod == nil || r.systemNamespace() {
+		return nil, nil
 	}
+	v, ok := r.pod.Annotations[annotations.DefaultNetworkKey]
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	ns, name, err := annotations.ParseDefaultNetwork(v, r.pod.Namespace)
+	if err != nil || name == "" {
+		return nil, err
+	}
+	if err := r.checkIsolation(ns, name, annotations.DefaultNetworkKey); err != nil {
+		return nil, err
+	}
+	return r.nadSource(ctx, ns, name)
+}
+
+// confClusterSource is the NetConf's cluster network.
+func (r *resolver) confClusterSource(ctx context.Context) (*source, error) {
 	if r.conf.ClusterNetwork == "" {
 		return &source{network: "delegates[0]", defaultName: "cluster", config: r.conf.Delegates[0]}, nil
 	}
