@@ -54,6 +54,23 @@ func (t natTable) script() string {
 
 // deleteScript removes the table whether or not it exists: the add makes the
 // delete safe, in one atomic transaction.
+// tableComment identifies the attachment for an operator reading `nft list
+// ruleset`. The IDs come from the runtime, so only characters that need no
+// quoting survive.
+func tableComment(containerID, ifName string) string {
+	keep := func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}
+	c := "host-route " + strings.Map(keep, containerID) + " " + strings.Map(keep, ifName)
+	if len(c) > 100 {
+		c = c[:100]
+	}
+	return c
+}
+
 func deleteTableScript(name string) string {
 	return fmt.Sprintf("add table inet %s\ndelete table inet %s\n", name, name)
 }

@@ -51,7 +51,7 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 	}
 	table := natTable{
 		Name:    TableName(a.ContainerID, a.IfName),
-		Comment: fmt.Sprintf("host-route %s %s", a.ContainerID, a.IfName),
+		Comment: tableComment(a.ContainerID, a.IfName),
 		PodIPs:  podIPs,
 		HostIPs: hosts,
 		Masq:    c.IPMasq,
