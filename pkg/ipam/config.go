@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 	"time"
 
@@ -144,7 +143,20 @@ func parseDuration(field string, raw json.RawMessage, def time.Duration) (time.D
 	return time.Duration(f * float64(time.Second)), nil
 }
 
-var scopeName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$`)
+// validScope accepts letters, digits, '.', '_' and '-', at most 253, with a
+// letter or digit at each end: a key segment that needs no escaping.
+func validScope(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return alnum(s[0]) && alnum(s[len(s)-1])
+}
 
 // ParseConfig reads the plugin's stdin and CNI_ARGS. It touches no files:
 // the endpoints file and TLS files are read when connecting.
@@ -167,7 +179,7 @@ func ParseConfig(stdin []byte, cniArgs string) (*Config, error) {
 		LogFile:          n.IPAM.LogFile,
 		LogLevel:         n.IPAM.LogLevel,
 	}
-	if c.Network != "" && !scopeName.MatchString(c.Network) {
+	if c.Network != "" && !validScope(c.Network) {
 		return nil, fieldErr("ipam.network", "%q must be letters, digits, '.', '_' or '-', starting and ending with a letter or digit", c.Network)
 	}
 	var rc runtimeConfigJSON

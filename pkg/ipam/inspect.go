@@ -77,7 +77,7 @@ func PoolCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	conf, err := ipamNetConf(raw)
+	conf, err := NetConfFromFile(raw)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", fs.Arg(0), err)
 		return 1
@@ -124,9 +124,9 @@ func PoolCommand(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// ipamNetConf finds the etcd-ipam config in a conflist, a network config or
-// a bare ipam block, and returns it as a network config.
-func ipamNetConf(raw []byte) ([]byte, error) {
+// NetConfFromFile finds the etcd-ipam config in a conflist, a network
+// config or a bare ipam block, and returns it as a network config.
+func NetConfFromFile(raw []byte) ([]byte, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, err

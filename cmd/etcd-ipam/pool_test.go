@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+	"github.com/meta-cni/meta-cni/pkg/ipam"
+)
+
+func TestPoolSubcommandShowsUsedFreeAndHolders(t *testing.T) {
+	r := newRig(t, testenv.StartEtcd(t))
+	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.29", "exclude": []string{"10.0.0.20"}})
+	r.mustExec("ADD", "web-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0", conf)
+	r.mustExec("ADD", "db-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=db-0", conf)
+	r.mustExec("ADD", "static-ctr", "K8S_POD_NAMESPACE=ops;K8S_POD_NAME=probe;IP=10.0.0.200", conf)
+
+	// Operators point it at the conflist on disk.
+	var netconf map[string]any
+	_ = json.Unmarshal(conf, &netconf)
+	list := map[string]any{"cniVersion": "1.0.0", "name": "underlay", "plugins": []any{netconf}}
+	file := filepath.Join(t.TempDir(), "10-underlay.conflist")
+	if err := os.WriteFile(file, jsonMarshal(list), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := exec.Command(r.bin, "pool", "-o", "json", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pool -o json: %v\n%s", err, out)
+	}
+	var reports []ipam.PoolReport
+	if err := json.Unmarshal(out, &reports); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	if len(reports) != 1 {
+		t.Fatalf("%d reports", len(reports))
+	}
+	rep := reports[0]
+	if rep.Allocatable != 19 || rep.Used != 2 || rep.Free != 17 || len(rep.Entries) != 3 {
+		t.Fatalf("report = %+v; want 19 allocatable, 2 used, 17 free, 3 entries", rep)
+	}
+	holders := map[string]string{}
+	for _, e := range rep.Entries {
+		holders[e.Addr.String()] = e.PodNamespace + "/" + e.PodName + " " + e.ContainerID
+	}
+	if holders["10.0.0.10"] != "shop/web-0 web-ctr" || holders["10.0.0.11"] != "shop/db-0 db-ctr" || holders["10.0.0.200"] != "ops/probe static-ctr" {
+		t.Fatalf("holders = %v", holders)
+	}
+
+	text, err := exec.Command(r.bin, "pool", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pool: %v\n%s", err, text)
+	}
+	for _, want := range []string{"allocatable 19, used 2, free 17", "10.0.0.10", "shop/web-0", "web-ctr", "ops/probe"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+}
