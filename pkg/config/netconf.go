@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +108,10 @@ func Parse(data []byte) (*NetConf, error) {
 func decodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		return &FieldError{typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", typeErr.Type, typeErr.Value)}
+		// encoding/json prefixes fields of the embedded struct with its type
+		// name, which is not part of the user's JSON.
+		field := strings.TrimPrefix(typeErr.Field, "PluginConf.")
+		return &FieldError{field, fmt.Sprintf("must be a JSON %s, not %s", typeErr.Type, typeErr.Value)}
 	}
 	return &FieldError{"", fmt.Sprintf("not valid JSON: %v", err)}
 }
@@ -148,9 +152,17 @@ func (c *NetConf) validate() error {
 			return &FieldError{fmt.Sprintf("defaultNetworks[%d]", i), "is empty"}
 		}
 	}
-	for _, ns := range append(append([]string{c.NetworkNamespace}, c.SystemNamespaces...), c.GlobalNamespaces...) {
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return &FieldError{"namespaces", fmt.Sprintf("%q is not a valid namespace: %s", ns, strings.Join(errs, "; "))}
+	if err := validNamespace("multusNamespace", c.NetworkNamespace); err != nil {
+		return err
+	}
+	for i, ns := range c.SystemNamespaces {
+		if err := validNamespace(fmt.Sprintf("systemNamespaces[%d]", i), ns); err != nil {
+			return err
+		}
+	}
+	for i, ns := range c.GlobalNamespaces {
+		if err := validNamespace(fmt.Sprintf("globalNamespaces[%d]", i), ns); err != nil {
+			return err
 		}
 	}
 	switch c.LogLevel {
@@ -163,6 +175,13 @@ func (c *NetConf) validate() error {
 	}
 	if c.ReadinessTimeout <= 0 {
 		return &FieldError{"readinessTimeout", "must be positive"}
+	}
+	return nil
+}
+
+func validNamespace(field, ns string) error {
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return &FieldError{field, fmt.Sprintf("%q is not a valid namespace: %s", ns, strings.Join(errs, "; "))}
 	}
 	return nil
 }
@@ -184,7 +203,7 @@ func parseDuration(field string, data json.RawMessage, def time.Duration) (time.
 	var s string
 	if err := json.Unmarshal(data, &s); err == nil {
 		if secs, err := strconv.ParseFloat(s, 64); err == nil {
-			return time.Duration(secs * float64(time.Second)), nil
+			return seconds(field, secs)
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil {
@@ -196,8 +215,20 @@ func parseDuration(field string, data json.RawMessage, def time.Duration) (time.
 	if err := json.Unmarshal(data, &secs); err != nil {
 		return 0, &FieldError{field, "must be a duration string like \"10s\" or a number of seconds"}
 	}
+	return seconds(field, secs)
+}
+
+// seconds bounds a number of seconds before converting it: a float outside
+// int64's range converts to a platform-defined Duration, possibly positive.
+func seconds(field string, secs float64) (time.Duration, error) {
+	if math.IsNaN(secs) {
+		return 0, &FieldError{field, "is not a number of seconds"}
+	}
 	if secs > float64(24*time.Hour/time.Second) {
 		return 0, &FieldError{field, "is longer than a day"}
+	}
+	if secs <= 0 {
+		return 0, &FieldError{field, "must be positive"}
 	}
 	return time.Duration(secs * float64(time.Second)), nil
 }

@@ -125,7 +125,7 @@ func asConfList(network string, top map[string]any) (map[string]any, error) {
 		}
 		return top, nil
 	}
-	if _, ok := top["type"]; !ok {
+	if t, _ := top["type"].(string); t == "" {
 		return nil, &BuildError{network, "type", "is required in a single plugin config (or give a \"plugins\" list)"}
 	}
 	list := map[string]any{"plugins": []any{top}}
