@@ -57,6 +57,17 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// ContendedError is an operation that lost every race it ran; like an
+// unreachable etcd, it is worth retrying later.
+type ContendedError struct {
+	What     string
+	Attempts int
+}
+
+func (e *ContendedError) Error() string {
+	return fmt.Sprintf("%s: still contended after %d attempts", e.What, e.Attempts)
+}
+
 // RangeFullError is a range set with no free address left.
 type RangeFullError struct {
 	RangeSet string
@@ -103,6 +114,7 @@ func cniError(err error) *types.Error {
 		te  *types.Error
 		ce  *ConfigError
 		ue  *UnavailableError
+		cd  *ContendedError
 		rf  *RangeFullError
 		oe  *OwnedError
 		uc  *UnknownContainerError
@@ -114,7 +126,7 @@ func cniError(err error) *types.Error {
 		return te
 	case errors.As(err, &ce):
 		return types.NewError(types.ErrInvalidNetworkConfig, "invalid etcd-ipam config: "+ce.Error(), "")
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &cd):
 		return types.NewError(types.ErrTryAgainLater, msg, "")
 	case errors.As(err, &rf):
 		return types.NewError(CodeRangeFull, msg, "")

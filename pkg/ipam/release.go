@@ -66,7 +66,7 @@ func (s *Store) Release(ctx context.Context, containerID, ifName string) (releas
 			revs[oa.Key] = rev
 		}
 	}
-	return nil, fmt.Errorf("release container %s interface %s: still contended after %d attempts", containerID, ifName, maxAttempts)
+	return nil, &ContendedError{What: "release container " + containerID + " interface " + ifName, Attempts: maxAttempts}
 }
 
 // Held is an owner's allocation as etcd has it, with whether each address

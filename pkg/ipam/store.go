@@ -67,10 +67,9 @@ type pick struct {
 	// prefetch is the first window, read along with the owner.
 	prefetch *Window
 	// cands are addresses believed free after addr, from the cursor.
-	cands   []netip.Addr
-	next    func() (Window, bool)
-	stop    func()
-	scanned uint64
+	cands []netip.Addr
+	next  func() (Window, bool)
+	stop  func()
 }
 
 func (s *Store) pool(subnet netip.Prefix) Pool { return NewPool(s.Prefix, s.Network, subnet) }
@@ -231,7 +230,7 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 		}
 		s.Log.Debug("allocation lost a race, retrying", "container", req.Owner.ContainerID, "attempt", attempt+1)
 	}
-	return nil, fmt.Errorf("allocate for container %s: still contended after %d attempts", req.Owner.ContainerID, maxAttempts)
+	return nil, &ContendedError{What: "allocate for container " + req.Owner.ContainerID, Attempts: maxAttempts}
 }
 
 func (s *Store) window() uint64 {
@@ -253,7 +252,6 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 				serializable = false
 				p.stop()
 				p.next, p.stop = iter.Pull(p.set.Windows(p.addr, s.window()))
-				p.scanned = 0
 				continue
 			}
 			return &RangeFullError{RangeSet: p.set.String(), Size: p.set.Size()}
