@@ -51,8 +51,19 @@ type Kube struct {
 }
 
 // StartKube starts etcd and kube-apiserver in dir and installs the
-// NetworkAttachmentDefinition CRD. Call Stop when done.
+// NetworkAttachmentDefinition CRD from the NAD client module. Call Stop when
+// done.
 func StartKube(dir string) (*Kube, error) {
+	return startKube(dir, true)
+}
+
+// StartBareKube is StartKube without the NAD CRD, for tests that install it
+// themselves (the Helm chart does).
+func StartBareKube(dir string) (*Kube, error) {
+	return startKube(dir, false)
+}
+
+func startKube(dir string, withCRD bool) (*Kube, error) {
 	bin, err := KubeAPIServerBinary()
 	if err != nil {
 		return nil, err
@@ -70,9 +81,11 @@ func StartKube(dir string) (*Kube, error) {
 		etcd.Stop()
 		return nil, err
 	}
-	if err := k.InstallNADCRD(); err != nil {
-		k.Stop()
-		return nil, err
+	if withCRD {
+		if err := k.InstallNADCRD(); err != nil {
+			k.Stop()
+			return nil, err
+		}
 	}
 	return k, nil
 }

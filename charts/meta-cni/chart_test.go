@@ -1,0 +1,172 @@
+// Package chart tests the Helm chart: it lints, renders, and installs
+// cleanly on a real kube-apiserver, and the ServiceAccount it creates may do
+// what meta-cni does.
+package chart
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+	"github.com/meta-cni/meta-cni/pkg/config"
+)
+
+func chartDir() string { return filepath.Join(testenv.RepoRoot(), "charts", "meta-cni") }
+
+func helm(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out, err := testenv.Helm(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestChartLintsWithoutWarnings(t *testing.T) {
+	helm(t, "lint", "--strict", chartDir(), "--kube-version", "1.34.0", "--set", "config.clusterNetwork=cbr0")
+}
+
+func TestChartRefusesToRenderWithoutClusterNetwork(t *testing.T) {
+	_, err := testenv.Helm("template", "meta-cni", chartDir(), "--kube-version", "1.34.0")
+	if err == nil || !strings.Contains(err.Error(), "config.clusterNetwork is required") {
+		t.Fatalf("render without clusterNetwork: %v, want an error naming config.clusterNetwork", err)
+	}
+}
+
+func TestChartRefusesHalfAnEtcdKeyPair(t *testing.T) {
+	_, err := testenv.Helm("template", "meta-cni", chartDir(), "--kube-version", "1.34.0",
+		"--set", "config.clusterNetwork=cbr0", "--set", "etcd.tls.cert=abc")
+	if err == nil || !strings.Contains(err.Error(), "etcd.tls.cert and etcd.tls.key go together") {
+		t.Fatalf("render with a cert and no key: %v", err)
+	}
+}
+
+func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
+	testenv.RequireRoot(t)
+	k, err := testenv.StartBareKube(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Stop)
+	manifests := helm(t, "template", "meta-cni", chartDir(), "--namespace", "kube-system", "--include-crds",
+		"--kube-version", "1.34.0", "--set", "config.clusterNetwork=cbr0",
+		"--set", "etcd.endpoints={https://10.10.20.152:2379}", "--set", "etcd.tls.ca=CA",
+		"--set", "etcd.tls.cert=CERT", "--set", "etcd.tls.key=KEY")
+	if err := k.EnsureNamespace("kube-system"); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := k.Apply(manifests)
+	if err != nil {
+		t.Fatalf("install the rendered chart: %v", err)
+	}
+	byKind := map[string]*unstructured.Unstructured{}
+	for _, o := range objs {
+		byKind[o.GetKind()] = o
+	}
+	for _, kind := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Secret", "DaemonSet"} {
+		if byKind[kind] == nil {
+			t.Errorf("the chart created no %s", kind)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	t.Run("ConfigMapHoldsAValidMetaCNIConf", func(t *testing.T) {
+		data, _, _ := unstructured.NestedString(byKind["ConfigMap"].Object, "data", "meta-cni.conflist")
+		var list struct {
+			CNIVersion string            `json:"cniVersion"`
+			Name       string            `json:"name"`
+			Plugins    []json.RawMessage `json:"plugins"`
+		}
+		if err := json.Unmarshal([]byte(data), &list); err != nil || len(list.Plugins) != 1 {
+			t.Fatalf("conflist %q: %v", data, err)
+		}
+		var plugin map[string]any
+		_ = json.Unmarshal(list.Plugins[0], &plugin)
+		plugin["cniVersion"], plugin["name"] = list.CNIVersion, list.Name
+		conf, _ := json.Marshal(plugin)
+		nc, err := config.Parse(conf)
+		if err != nil {
+			t.Fatalf("the chart's NetConf does not parse: %v", err)
+		}
+		if nc.ClusterNetwork != "cbr0" || nc.Kubeconfig != "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig" {
+			t.Errorf("NetConf %+v", nc)
+		}
+	})
+
+	t.Run("ClusterRoleIsExactlyTheTestedRules", func(t *testing.T) {
+		var role rbacv1.ClusterRole
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(byKind["ClusterRole"].Object, &role); err != nil {
+			t.Fatal(err)
+		}
+		want, err := testenv.ChartRBACRules()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(role.Rules, want) {
+			t.Fatalf("ClusterRole rules %+v, want %+v", role.Rules, want)
+		}
+	})
+
+	t.Run("ServiceAccountMayDoWhatMetaCNIDoes", func(t *testing.T) {
+		user := "system:serviceaccount:kube-system:" + byKind["ServiceAccount"].GetName()
+		checks := []authzv1.ResourceAttributes{
+			{Verb: "get", Resource: "pods", Namespace: "app"},
+			{Verb: "patch", Resource: "pods", Subresource: "status", Namespace: "app"},
+			{Verb: "get", Group: "k8s.cni.cncf.io", Resource: "network-attachment-definitions", Namespace: "app"},
+			{Verb: "create", Resource: "events", Namespace: "app"},
+		}
+		for _, attrs := range checks {
+			attrs := attrs
+			review := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &attrs,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:kube-system"}}}
+			got, err := k.Clientset().AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Status.Allowed {
+				t.Errorf("%s may not %s %s/%s: %s", user, attrs.Verb, attrs.Resource, attrs.Subresource, got.Status.Reason)
+			}
+		}
+		denied := authzv1.ResourceAttributes{Verb: "delete", Resource: "pods", Namespace: "app"}
+		review := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &denied}}
+		got, err := k.Clientset().AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Allowed {
+			t.Error("the chart's ServiceAccount may delete pods; it needs far less")
+		}
+	})
+
+	t.Run("DaemonSetPassesOnlyFlagsTheDaemonKnows", func(t *testing.T) {
+		var ds appsv1.DaemonSet
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(byKind["DaemonSet"].Object, &ds); err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(testenv.MustCNIPath(t), "meta-cni-daemon")
+		help, _ := exec.Command(bin, "-h").CombinedOutput()
+		for _, arg := range ds.Spec.Template.Spec.Containers[0].Args {
+			name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+			if !strings.Contains(string(help), "-"+name) {
+				t.Errorf("DaemonSet passes --%s, which meta-cni-daemon -h does not list:\n%s", name, help)
+			}
+		}
+		if cmd := ds.Spec.Template.Spec.Containers[0].Command; len(cmd) != 1 || cmd[0] != "/usr/bin/meta-cni-daemon" {
+			t.Errorf("DaemonSet command %v", cmd)
+		}
+	})
+}
