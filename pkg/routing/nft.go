@@ -1,18 +1,21 @@
 package routing
 
 import (
-	"bytes"
-	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
 )
 
 // natTable is one attachment's nftables table. It lives in its own table so
 // that DEL removes exactly it, and concurrent ADDs and DELs never edit the
-// same object.
+// same object. It is written over netlink in one atomic batch: no nft
+// binary is needed, and no process is started on the pod's ADD path.
 type natTable struct {
 	Name    string
 	Comment string
@@ -22,41 +25,142 @@ type natTable struct {
 	Masq    bool
 }
 
-// natPriority is srcnat, written as a number for older nft releases.
+// natPriority is srcnat.
 const natPriority = 100
 
-// script renders an idempotent transaction: a repeated ADD flushes and
-// rewrites the same table.
-//
-// The "ct status dnat" rule is what makes Services work: a backend on the
-// underlay would otherwise answer the pod directly, bypassing the host's
-// conntrack, and the pod would drop a reply from an address it never called.
-func (t natTable) script() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "add table inet %s { comment %q; }\n", t.Name, t.Comment)
-	fmt.Fprintf(&b, "flush table inet %s\n", t.Name)
-	fmt.Fprintf(&b, "add chain inet %s postrouting { type nat hook postrouting priority %d; policy accept; }\n", t.Name, natPriority)
-	for _, pod := range t.PodIPs {
-		family := "ip"
-		if !isV4(pod) {
-			family = "ip6"
-		}
-		match := fmt.Sprintf("iifname %q %s saddr %s", t.InIface, family, pod)
-		if host := firstOfFamily(t.HostIPs, isV4(pod)); host != nil {
-			fmt.Fprintf(&b, "add rule inet %s postrouting %s ct status dnat snat %s to %s\n", t.Name, match, family, host)
-		}
-		if t.Masq {
-			fmt.Fprintf(&b, "add rule inet %s postrouting %s masquerade\n", t.Name, match)
-		}
-	}
-	return b.String()
+// ipsDstNAT is IPS_DST_NAT of the conntrack status bits.
+const ipsDstNAT = 1 << 5
+
+func (t natTable) table() *nftables.Table {
+	return &nftables.Table{Name: t.Name, Family: nftables.TableFamilyINet}
 }
 
-// deleteScript removes the table whether or not it exists: the add makes the
-// delete safe, in one atomic transaction.
+// rules are, per pod IP, in nft syntax:
+//
+//	iifname "<in>" ip saddr <pod> ct status dnat snat ip to <host>
+//	iifname "<in>" ip saddr <pod> masquerade            (ipMasq only)
+//
+// The first makes Services work: a backend on the underlay would otherwise
+// answer the pod directly, bypassing the host's conntrack, and the pod would
+// drop a reply from an address it never called.
+func (t natTable) rules() [][]expr.Any {
+	var out [][]expr.Any
+	for _, pod := range t.PodIPs {
+		match := t.match(pod)
+		if host := firstOfFamily(t.HostIPs, isV4(pod)); host != nil {
+			snat := append(append([]expr.Any{}, match...),
+				&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+					Mask: binary.NativeEndian.AppendUint32(nil, ipsDstNAT), Xor: make([]byte, 4)},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+				&expr.Immediate{Register: 1, Data: ipBytes(host)},
+				&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(nfproto(host)), RegAddrMin: 1},
+			)
+			out = append(out, snat)
+		}
+		if t.Masq {
+			out = append(out, append(append([]expr.Any{}, match...), &expr.Masq{}))
+		}
+	}
+	return out
+}
+
+// match is `iifname "<in>" ip[6] saddr <pod>`, with the nfproto check an
+// inet table needs before it reads an address.
+func (t natTable) match(pod net.IP) []expr.Any {
+	ifname := make([]byte, unix.IFNAMSIZ)
+	copy(ifname, t.InIface)
+	offset, length := uint32(12), uint32(4)
+	if !isV4(pod) {
+		offset, length = 8, 16
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname},
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfproto(pod)}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: length},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ipBytes(pod)},
+	}
+}
+
+// apply writes the table in one transaction. A repeated ADD flushes and
+// rewrites the same table.
+func (t natTable) apply() error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	table := c.AddTable(t.table())
+	c.FlushTable(table)
+	chain := c.AddChain(&nftables.Chain{
+		Name:     "postrouting",
+		Table:    table,
+		Type:     nftables.ChainTypeNAT,
+		Hooknum:  nftables.ChainHookPostrouting,
+		Priority: nftables.ChainPriorityRef(natPriority),
+	})
+	comment := userdata.AppendString(nil, userdata.TypeComment, t.Comment)
+	for _, exprs := range t.rules() {
+		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs, UserData: comment})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("install nftables table inet %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// deleteNatTable removes the table whether or not it exists: adding it
+// first makes the delete safe, in one atomic transaction.
+func deleteNatTable(name string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t := &nftables.Table{Name: name, Family: nftables.TableFamilyINet}
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("delete nftables table inet %s: %w", name, err)
+	}
+	return nil
+}
+
+// natTableExists is CHECK's test that the pod's table is installed with
+// its chain and as many rules as the config asks for.
+func natTableExists(t natTable) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	chain, err := c.ListChain(t.table(), "postrouting")
+	if err != nil {
+		return fmt.Errorf("nftables chain inet %s postrouting: %w", t.Name, err)
+	}
+	rules, err := c.GetRules(t.table(), chain)
+	if err != nil {
+		return fmt.Errorf("nftables rules of inet %s: %w", t.Name, err)
+	}
+	if want := len(t.rules()); len(rules) != want {
+		return fmt.Errorf("nftables table inet %s has %d rules, want %d", t.Name, len(rules), want)
+	}
+	return nil
+}
+
+// nftAvailable is STATUS's probe: the kernel answers nftables requests.
+func nftAvailable() error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	if _, err := c.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
+		return fmt.Errorf("nftables is not usable: %w", err)
+	}
+	return nil
+}
+
 // tableComment identifies the attachment for an operator reading `nft list
-// ruleset`. The IDs come from the runtime, so only characters that need no
-// quoting survive.
+// ruleset`. The IDs come from the runtime, so only plain characters survive.
 func tableComment(containerID, ifName string) string {
 	keep := func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
@@ -71,59 +175,18 @@ func tableComment(containerID, ifName string) string {
 	return c
 }
 
-func deleteTableScript(name string) string {
-	return fmt.Sprintf("add table inet %s\ndelete table inet %s\n", name, name)
+func nfproto(ip net.IP) byte {
+	if isV4(ip) {
+		return unix.NFPROTO_IPV4
+	}
+	return unix.NFPROTO_IPV6
 }
 
-// nftPath finds nft even when the runtime passes a minimal PATH.
-func nftPath() (string, error) {
-	if p, err := exec.LookPath("nft"); err == nil {
-		return p, nil
+func ipBytes(ip net.IP) []byte {
+	if v4 := ip.To4(); v4 != nil {
+		return v4
 	}
-	for _, p := range []string{"/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"} {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("nft not found in PATH or /usr/sbin, /sbin, /usr/bin: host-route needs the nftables CLI")
-}
-
-// runNft runs nft in the caller's network namespace (the OS thread's, which
-// the child inherits).
-func runNft(ctx context.Context, stdin string, args ...string) error {
-	path, err := nftPath()
-	if err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
-}
-
-func applyNatTable(ctx context.Context, t natTable) error {
-	if err := runNft(ctx, t.script(), "-f", "-"); err != nil {
-		return fmt.Errorf("install nftables table %s: %w", t.Name, err)
-	}
-	return nil
-}
-
-func deleteNatTable(ctx context.Context, name string) error {
-	if err := runNft(ctx, deleteTableScript(name), "-f", "-"); err != nil {
-		return fmt.Errorf("delete nftables table %s: %w", name, err)
-	}
-	return nil
-}
-
-func natTableExists(ctx context.Context, name string) error {
-	if err := runNft(ctx, "", "list", "table", "inet", name); err != nil {
-		return fmt.Errorf("nftables table inet %s: %w", name, err)
-	}
-	return nil
+	return ip.To16()
 }
 
 func firstOfFamily(ips []net.IP, v4 bool) net.IP {

@@ -49,13 +49,7 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	table := natTable{
-		Name:    TableName(a.ContainerID, a.IfName),
-		Comment: tableComment(a.ContainerID, a.IfName),
-		PodIPs:  podIPs,
-		HostIPs: hosts,
-		Masq:    c.IPMasq,
-	}
+	table := newNatTable(c, a, podIPs, hosts)
 	switch c.Mode {
 	case ModeMacvlanBridge:
 		p, err := newBridgePlan(c, a, podNS, podIPs, hosts)
@@ -69,7 +63,7 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 			return nil, err
 		}
 		table.InIface = p.Name
-		if err := applyNatTable(ctx, table); err != nil {
+		if err := table.apply(); err != nil {
 			_ = delBridgePod(a, podNS)
 			_ = delBridgeHost(ctx, p.Name, p.Metric)
 			return nil, err
@@ -81,7 +75,7 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 			return nil, err
 		}
 		table.InIface = p.HostName
-		if err := applyNatTable(ctx, table); err != nil {
+		if err := table.apply(); err != nil {
 			_ = delVeth(p)
 			return nil, err
 		}
@@ -100,7 +94,7 @@ func Del(ctx context.Context, c *Config, a Attachment) error {
 			defer podNS.Close()
 		}
 	}
-	errs := []error{deleteNatTable(ctx, TableName(a.ContainerID, a.IfName))}
+	errs := []error{deleteNatTable(TableName(a.ContainerID, a.IfName))}
 	switch c.Mode {
 	case ModeMacvlanBridge:
 		if podNS != nil {
@@ -153,22 +147,26 @@ func Check(ctx context.Context, c *Config, a Attachment) error {
 	if err != nil {
 		return err
 	}
+	table := newNatTable(c, a, podIPs, hosts)
 	switch c.Mode {
 	case ModeMacvlanBridge:
 		var p bridgePlan
 		if p, err = newBridgePlan(c, a, podNS, podIPs, hosts); err == nil {
+			table.InIface = p.Name
 			err = checkBridge(p, a, podNS)
 		}
 	default:
-		err = checkVeth(newVethPlan(c, a, podIPs, hosts), podNS)
+		p := newVethPlan(c, a, podIPs, hosts)
+		table.InIface = p.HostName
+		err = checkVeth(p, podNS)
 	}
-	return errors.Join(err, natTableExists(ctx, TableName(a.ContainerID, a.IfName)))
+	return errors.Join(err, natTableExists(table))
 }
 
-// Status reports whether an ADD could succeed: nft is installed and the
+// Status reports whether an ADD could succeed: nftables answers and the
 // links the config names exist.
 func Status(c *Config) error {
-	if _, err := nftPath(); err != nil {
+	if err := nftAvailable(); err != nil {
 		return err
 	}
 	for field, name := range map[string]string{"hostInterface": c.HostInterface, "master": c.Master} {
@@ -179,6 +177,17 @@ func Status(c *Config) error {
 		}
 	}
 	return nil
+}
+
+// newNatTable is the attachment's table; the caller sets InIface.
+func newNatTable(c *Config, a Attachment, podIPs, hosts []net.IP) natTable {
+	return natTable{
+		Name:    TableName(a.ContainerID, a.IfName),
+		Comment: tableComment(a.ContainerID, a.IfName),
+		PodIPs:  podIPs,
+		HostIPs: hosts,
+		Masq:    c.IPMasq,
+	}
 }
 
 // NetNSError is a CNI_NETNS that cannot be opened.
