@@ -9,7 +9,9 @@ FUZZTIME ?= 10s
 # Benchmarks are slow by design (hundreds of real pods); one run each.
 BENCHTIME ?= 1x
 
-.PHONY: all build tools test unit fuzz bench demo fmt vet lint clean help
+.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help
+
+IMAGE ?= ghcr.io/meta-cni/meta-cni:0.1.0
 
 all: build
 
@@ -19,6 +21,7 @@ help:
 	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "demo   - a local control plane, a few pods with two networks each"
+	@echo "image  - the node image the Helm chart runs (needs a Docker engine)"
 
 build:
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
@@ -52,6 +55,10 @@ bench: build tools
 
 demo: build tools
 	$(GO) run ./hack/demo
+
+# Needs a Docker engine, which the CI machines do not have.
+image:
+	docker build -f images/Dockerfile -t $(IMAGE) .
 
 clean:
 	rm -rf $(BIN) .cache
