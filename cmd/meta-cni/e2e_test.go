@@ -10,7 +10,9 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/vishvananda/netlink"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
@@ -475,5 +477,64 @@ func TestFailingClusterNetworkLeavesNothingAndNamesIt(t *testing.T) {
 		}
 	}
 	f.keepLinks = append(f.keepLinks, "cni1")
+	f.assertClean(sb)
+}
+
+func TestJSONAnnotationRequestsReachOnlyDelegatesThatDeclareTheCapability(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	capable := `{"cniVersion": "1.0.0", "type": "macvlan", "master": "ens3", "mode": "bridge",
+  "capabilities": {"ips": true, "mac": true},
+  "ipam": {"type": "host-local", "subnet": "192.168.96.0/24", "dataDir": "` + f.ipamDir + `"}}`
+	f.createNAD(f.namespace, "capable", capable)
+	list := f.metaConfList("1.1.0")
+	annotation := `[{"name":"capable","interface":"net9","ips":["192.168.96.205/24"],"mac":"c2:b0:57:49:47:f1","default-route":["192.168.96.1"]},` +
+		`{"name":"macvlan-a","ips":["192.168.91.250/24"],"mac":"c2:b0:57:49:47:f2"}]`
+	sb := f.newPod("caps", map[string]string{"k8s.v1.cni.cncf.io/networks": annotation})
+	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	got := addrs(t, sb.ns)
+	if ip := requireIn(t, got, "net9", "192.168.96.0/24"); ip.String() != "192.168.96.205" {
+		t.Errorf("net9 got %s, want the requested 192.168.96.205", ip)
+	}
+	if mac := macOf(t, sb.ns, "net9"); mac != "c2:b0:57:49:47:f1" {
+		t.Errorf("net9 MAC %s, want the requested c2:b0:57:49:47:f1", mac)
+	}
+	// macvlan-a declares no capability: its plugins never see the requests.
+	if ip := requireIn(t, got, "net2", "192.168.91.0/24"); ip.String() == "192.168.91.250" {
+		t.Error("net2 got the requested IP although its NAD declares no ips capability")
+	}
+	if mac := macOf(t, sb.ns, "net2"); mac == "c2:b0:57:49:47:f2" {
+		t.Error("net2 got the requested MAC although its NAD declares no mac capability")
+	}
+	// default-route moved the pod's default route to net9.
+	var defaults []string
+	err := sb.ns.Do(func(ns.NetNS) error {
+		routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+		for _, r := range routes {
+			if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
+				link, _ := netlink.LinkByIndex(r.LinkIndex)
+				defaults = append(defaults, link.Attrs().Name+" via "+r.Gw.String())
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defaults) != 1 || defaults[0] != "net9 via 192.168.96.1" {
+		t.Errorf("default routes %v, want only net9 via 192.168.96.1", defaults)
+	}
+	var status []nadv1.NetworkStatus
+	_ = json.Unmarshal([]byte(f.getPod(sb).Annotations[nadv1.NetworkStatusAnnot]), &status)
+	for _, st := range status {
+		if st.Default != (st.Interface == "net9") {
+			t.Errorf("network-status of %s has default=%v; only net9 carries the default route", st.Interface, st.Default)
+		}
+	}
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatal(err)
+	}
 	f.assertClean(sb)
 }
