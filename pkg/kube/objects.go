@@ -7,7 +7,6 @@ import (
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -105,20 +104,49 @@ func (c *Client) SetPodAnnotation(ctx context.Context, namespace, name, key, val
 	return nil
 }
 
+// event is the part of a core/v1 Event meta-cni fills in. Declaring it
+// here keeps the generated core/v1 types, and their start-up cost, out of
+// the plugin binary.
+type event struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	InvolvedObject    objectReference `json:"involvedObject"`
+	Reason            string          `json:"reason"`
+	Message           string          `json:"message"`
+	Type              string          `json:"type"`
+	Source            struct {
+		Component string `json:"component"`
+	} `json:"source"`
+	FirstTimestamp      metav1.Time `json:"firstTimestamp"`
+	LastTimestamp       metav1.Time `json:"lastTimestamp"`
+	Count               int32       `json:"count"`
+	ReportingController string      `json:"reportingComponent"`
+}
+
+type objectReference struct {
+	Kind            string    `json:"kind"`
+	APIVersion      string    `json:"apiVersion"`
+	Namespace       string    `json:"namespace"`
+	Name            string    `json:"name"`
+	UID             types.UID `json:"uid"`
+	ResourceVersion string    `json:"resourceVersion,omitempty"`
+}
+
 // Event records a core/v1 Event about a pod.
 func (c *Client) Event(ctx context.Context, pod *Pod, eventType, reason, message string) error {
 	now := metav1.NewTime(time.Now())
-	ev := corev1.Event{
+	ev := event{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Event"},
 		ObjectMeta: metav1.ObjectMeta{GenerateName: pod.Name + ".", Namespace: pod.Namespace},
-		InvolvedObject: corev1.ObjectReference{
+		InvolvedObject: objectReference{
 			Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID,
 			ResourceVersion: pod.ResourceVersion,
 		},
 		Reason: reason, Message: message, Type: eventType,
-		Source:         corev1.EventSource{Component: "meta-cni"},
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
-		ReportingController: "meta-cni.dev/meta-cni",
+		ReportingController: "meta-cni",
 	}
+	ev.Source.Component = "meta-cni"
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err
