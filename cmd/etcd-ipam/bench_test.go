@@ -58,7 +58,7 @@ func BenchmarkAddThroughBinary(b *testing.B) {
 	for _, members := range []int{1, 3} {
 		for _, conc := range []int{1, 8} {
 			b.Run(fmt.Sprintf("etcd=%d/conc=%d", members, conc), func(b *testing.B) {
-				c := testenv.StartEtcdClusterT(b, members, nil)
+				c := testenv.StartEtcdClusterRetry(b, members, nil)
 				r := newRig(b, c)
 				conf := r.conf("1.0.0", map[string]any{"subnet": "10.64.0.0/16"})
 				r.mustExec("ADD", "warmup", "", conf)

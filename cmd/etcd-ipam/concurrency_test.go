@@ -120,7 +120,7 @@ func assertExact(t *testing.T, r *rig, allocs []allocation, want int) {
 // twice, exactly 253 minus the exclusions handed out, and nothing left
 // after DEL of everything.
 func TestSixteenProcessesFillOneSlash24WithoutDuplicates(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	conf := r.conf("1.0.0", map[string]any{"subnet": "10.20.0.0/24", "exclude": []string{"10.20.0.10", "10.20.0.100/30"}})
 	start := time.Now()
 	allocs := drain(t, r, conf, 16, "c", nil)
@@ -146,7 +146,7 @@ func TestSixteenProcessesFillOneSlash24WithoutDuplicates(t *testing.T) {
 // A 3-member cluster loses its leader in the middle of allocations: every
 // ADD still succeeds within its timeout, nothing is duplicated or lost.
 func TestThreeMemberClusterLosesAMemberDuringAllocations(t *testing.T) {
-	c := testenv.StartEtcdClusterT(t, 3, nil)
+	c := testenv.StartEtcdClusterRetry(t, 3, nil)
 	r := newRig(t, c)
 	conf := r.conf("1.0.0", map[string]any{"subnet": "10.30.0.0/24", "rangeEnd": "10.30.0.160",
 		"etcd": map[string]any{"endpoints": c.Endpoints(), "prefix": r.prefix, "requestTimeout": "10s"}})

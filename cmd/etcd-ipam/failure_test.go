@@ -12,7 +12,7 @@ import (
 // With etcd down an ADD must give up within its timeout with code 11, and
 // must not land later: once etcd is back, nothing has been written.
 func TestEtcdDownGivesCode11WithinTheTimeoutAndWritesNothing(t *testing.T) {
-	c := testenv.StartEtcd(t)
+	c := testenv.StartEtcdClusterRetry(t, 1, nil)
 	r := newRig(t, c)
 	const timeout = 2 * time.Second
 	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24",

@@ -14,7 +14,7 @@ import (
 )
 
 func TestAddCheckDelThroughTheBinaryAtEveryCNIVersion(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	for i, ver := range testutils.AllSpecVersions {
 		t.Run(ver, func(t *testing.T) {
 			cid := fmt.Sprintf("ctr-%d", i)
@@ -57,7 +57,7 @@ func TestAddCheckDelThroughTheBinaryAtEveryCNIVersion(t *testing.T) {
 }
 
 func TestCheckFailsWhenPrevResultDiffersFromEtcd(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24"})
 	out := r.mustExec("ADD", "c1", "", conf)
 	forged := []byte(strings.Replace(string(out), "10.0.0.2/24", "10.0.0.99/24", 1))
@@ -71,7 +71,7 @@ func TestCheckFailsWhenPrevResultDiffersFromEtcd(t *testing.T) {
 }
 
 func TestRepeatedAddReturnsTheSameAddress(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	conf := r.conf("1.1.0", map[string]any{"ranges": [][]map[string]string{{{"subnet": "10.0.0.0/24"}}, {{"subnet": "fd00::/120"}}}})
 	a := ips(t, "1.1.0", r.mustExec("ADD", "c1", "", conf))
 	b := ips(t, "1.1.0", r.mustExec("ADD", "c1", "", conf))
@@ -84,7 +84,7 @@ func TestRepeatedAddReturnsTheSameAddress(t *testing.T) {
 }
 
 func TestStaticAddressesAreReservedFromEverySource(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	base := map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.50", "exclude": []string{"10.0.0.200/29"}}
 	conf := r.conf("1.0.0", base)
 	for _, tc := range []struct {
@@ -121,7 +121,7 @@ func TestStaticAddressesAreReservedFromEverySource(t *testing.T) {
 }
 
 func TestExhaustionNamesTheRangeAndItsSize(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.14", "exclude": []string{"10.0.0.12"}})
 	for i := 0; i < 4; i++ {
 		r.mustExec("ADD", fmt.Sprint("c", i), "", conf)
@@ -134,7 +134,7 @@ func TestExhaustionNamesTheRangeAndItsSize(t *testing.T) {
 }
 
 func TestDualStackAddIsAllOrNothing(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	conf := r.conf("1.0.0", map[string]any{"ranges": [][]map[string]string{
 		{{"subnet": "10.0.0.0/24"}},
 		{{"subnet": "fd00::/120", "rangeStart": "fd00::10", "rangeEnd": "fd00::11"}},
@@ -155,7 +155,7 @@ func TestDualStackAddIsAllOrNothing(t *testing.T) {
 }
 
 func TestGCReleasesThisNodesAllocationsMissingFromValidAttachments(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	mine := r.conf("1.1.0", map[string]any{"subnet": "10.0.0.0/24", "nodeName": "node-a"})
 	theirs := r.conf("1.1.0", map[string]any{"subnet": "10.0.0.0/24", "nodeName": "node-b"})
 	for _, cid := range []string{"live", "gone1", "gone2"} {
@@ -177,7 +177,7 @@ func TestGCReleasesThisNodesAllocationsMissingFromValidAttachments(t *testing.T)
 }
 
 func TestStatusReportsWhetherEtcdAnswers(t *testing.T) {
-	c := testenv.StartEtcd(t)
+	c := testenv.StartEtcdClusterRetry(t, 1, nil)
 	r := newRig(t, c)
 	conf := r.conf("1.1.0", map[string]any{"subnet": "10.0.0.0/24", "etcd": map[string]any{"endpoints": c.Endpoints(), "requestTimeout": "1s"}})
 	r.mustExec("STATUS", "", "", conf)
@@ -189,7 +189,7 @@ func TestStatusReportsWhetherEtcdAnswers(t *testing.T) {
 }
 
 func TestVersionListsEverySpecVersion(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	out := r.mustExec("VERSION", "", "", []byte(`{"cniVersion":"1.1.0"}`))
 	for _, v := range testutils.AllSpecVersions {
 		if !strings.Contains(string(out), `"`+v+`"`) {
@@ -202,7 +202,7 @@ func TestVersionListsEverySpecVersion(t *testing.T) {
 // created one after another get consecutive addresses, and a deleted pod's
 // address is not handed straight to the next one.
 func TestSequentialAddsGetConsecutiveAddressesAndSkipAJustFreedOne(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	conf := r.conf("0.3.0", map[string]any{"subnet": "192.168.91.0/24", "rangeStart": "192.168.91.100", "rangeEnd": "192.168.91.110", "gateway": "192.168.91.1"})
 	add := func(cid string) string {
 		got := ips(t, "0.3.0", r.mustExec("ADD", cid, "", conf))

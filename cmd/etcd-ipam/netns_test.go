@@ -21,7 +21,7 @@ import (
 // whose peer sits in a "wire" netns of the test's own.
 func TestMacvlanWithEtcdIPAMInRealNetns(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	cniPath := testenv.MustCNIPath(t)
 	master := setupMaster(t)
 

@@ -13,7 +13,7 @@ import (
 )
 
 func TestPoolSubcommandShowsUsedFreeAndHolders(t *testing.T) {
-	r := newRig(t, testenv.StartEtcd(t))
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.29", "exclude": []string{"10.0.0.20"}})
 	r.mustExec("ADD", "web-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0", conf)
 	r.mustExec("ADD", "db-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=db-0", conf)

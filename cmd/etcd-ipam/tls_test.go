@@ -48,13 +48,13 @@ func startTLSEtcd(t *testing.T, p pki) *testenv.EtcdCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testenv.StartEtcdClusterT(t, 1, &testenv.EtcdTLS{CertFile: cert, KeyFile: key, ClientCA: p.ca.CertFile})
+	return testenv.StartEtcdClusterRetry(t, 1, &testenv.EtcdTLS{CertFile: cert, KeyFile: key, ClientCA: p.ca.CertFile})
 }
 
 func TestMutualTLSWithCertificatesMadeInTheTest(t *testing.T) {
 	p := newPKI(t)
 	c := startTLSEtcd(t, p)
-	r := newRig(t, testenv.StartEtcd(t)) // r.cli only lists keys; the plugin talks to c
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil)) // r.cli only lists keys; the plugin talks to c
 	ep := c.Endpoints()
 	etcd := func(fields map[string]any) map[string]any {
 		m := map[string]any{"endpoints": ep, "prefix": r.prefix, "requestTimeout": "2s", "dialTimeout": "1s"}
@@ -129,7 +129,7 @@ func TestMutualTLSWithCertificatesMadeInTheTest(t *testing.T) {
 }
 
 func TestEndpointsComeFromAFile(t *testing.T) {
-	c := testenv.StartEtcd(t)
+	c := testenv.StartEtcdClusterRetry(t, 1, nil)
 	r := newRig(t, c)
 	file := filepath.Join(t.TempDir(), "endpoints")
 	if err := os.WriteFile(file, []byte("  "+strings.Join(c.Endpoints(), ",\n")+"\n"), 0o600); err != nil {

@@ -33,7 +33,7 @@ func BenchmarkAllocateInProcess(b *testing.B) {
 	for _, members := range []int{1, 3} {
 		for _, conc := range []int{1, 8} {
 			b.Run(fmt.Sprintf("etcd=%d/conc=%d", members, conc), func(b *testing.B) {
-				s, _ := testStore(b, testenv.StartEtcdClusterT(b, members, nil))
+				s, _ := testStore(b, testenv.StartEtcdClusterRetry(b, members, nil))
 				sets := []*RangeSet{mustSetTB(b, "10.64.0.0/16")}
 				allocOne(b, s, "warmup", sets, nil)
 				lat := make([]time.Duration, n)
@@ -71,7 +71,7 @@ func BenchmarkAllocateInProcess(b *testing.B) {
 // It reports each size's p50 and keys read per allocation, and their ratio.
 func BenchmarkAllocationCost(b *testing.B) {
 	const n = 200
-	s, _ := testStore(b, testenv.StartEtcd(b))
+	s, _ := testStore(b, testenv.StartEtcdClusterRetry(b, 1, nil))
 	p50 := map[string]float64{}
 	for _, subnet := range []string{"10.1.0.0/24", "10.2.0.0/16"} {
 		set := mustSetTB(b, subnet)

@@ -4,47 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Etcd is a connected client and the config it came from, kept together so
 // failures can be explained in terms of the fields the user wrote.
 type Etcd struct {
-	Client    *clientv3.Client
 	Config    EtcdConfig
+	kv        *gateway
 	Endpoints []string
 	tls       *tls.Config
 	tlsErr    atomic.Pointer[error]
-}
-
-// tlsCheckDelay is how long a request may wait before the endpoints' TLS is
-// checked directly; a healthy request finishes well before it.
-const tlsCheckDelay = 400 * time.Millisecond
-
-// FailFastOnTLS returns a context that is cancelled if, once a request has
-// waited tlsCheckDelay, a direct handshake shows a certificate problem. gRPC
-// would otherwise retry the handshake silently until the request timeout.
-func (e *Etcd) FailFastOnTLS(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	if e.tls == nil {
-		return ctx, cancel
-	}
-	t := time.AfterFunc(tlsCheckDelay, func() {
-		if err := diagnoseTLS(e.Config, e.Endpoints, e.tls); err != nil {
-			e.tlsErr.Store(&err)
-			cancel()
-		}
-	})
-	return ctx, func() { t.Stop(); cancel() }
 }
 
 // Connect reads the endpoints file and the TLS files and opens a client. The
@@ -58,23 +30,17 @@ func Connect(cfg EtcdConfig) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   eps,
-		DialTimeout: cfg.DialTimeout,
-		TLS:         tlsCfg,
-		Logger:      zap.NewNop(),
-		// Without this the client would wait for a dead endpoint's keepalive.
-		DialKeepAliveTime:    cfg.RequestTimeout,
-		DialKeepAliveTimeout: cfg.DialTimeout,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create etcd client for %s: %w", strings.Join(eps, ","), err)
-	}
-	return &Etcd{Client: cli, Config: cfg, Endpoints: eps, tls: tlsCfg}, nil
+	return &Etcd{Config: cfg, Endpoints: eps, tls: tlsCfg, kv: newGateway(eps, tlsCfg, cfg.DialTimeout)}, nil
 }
 
 // Close releases the client.
-func (e *Etcd) Close() error { return e.Client.Close() }
+func (e *Etcd) Close() error {
+	e.kv.close()
+	return nil
+}
+
+// KV is the transaction interface to this etcd.
+func (e *Etcd) KV() KV { return e.kv }
 
 // endpoints joins the listed endpoints with those in the endpoints file,
 // which holds them separated by commas, spaces or newlines.
@@ -110,36 +76,27 @@ func (e *Etcd) classify(err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	if p := e.tlsErr.Load(); p != nil {
-		return *p
+	if terr := tlsProblem(e.Config, err); terr != nil {
+		return terr
 	}
-	if s, ok := status.FromError(err); ok {
-		switch s.Code() {
-		case codes.Unauthenticated, codes.PermissionDenied:
-			return fieldErr("ipam.etcd", "etcd rejected the request: %s", s.Message())
-		}
-	}
-	if e.tls != nil {
-		if terr := diagnoseTLS(e.Config, e.Endpoints, e.tls); terr != nil {
-			return terr
-		}
+	var ee *EtcdError
+	if errors.As(err, &ee) && (ee.Code == codeUnauthenticated || ee.Code == codePermissionDenied) {
+		return fieldErr("ipam.etcd", "etcd rejected the request: %v", ee)
 	}
 	return &UnavailableError{Endpoints: e.Endpoints, Err: err}
 }
 
 // transient reports whether a request may be retried within the deadline.
 func transient(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if tlsProblem(EtcdConfig{}, err) != nil {
 		return false
 	}
-	if s, ok := status.FromError(err); ok {
-		switch s.Code() {
-		case codes.Unauthenticated, codes.PermissionDenied, codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange, codes.ResourceExhausted:
-			return false
-		}
+	var ee *EtcdError
+	if errors.As(err, &ee) && !retryOnOther(ee) {
+		return false
 	}
 	return true
 }

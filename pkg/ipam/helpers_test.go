@@ -2,7 +2,6 @@ package ipam
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -10,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
@@ -55,12 +52,12 @@ func allocOne(t testing.TB, s *Store, id string, sets []*RangeSet, static map[in
 // keysUnder counts the keys under the store's prefix.
 func keysUnder(t testing.TB, e *Etcd, prefix string) []string {
 	t.Helper()
-	resp, err := e.Client.Get(ctxT(t), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := e.KV().Txn(ctxT(t), nil, []Op{{Kind: OpGetKind, Key: prefix, End: prefixEnd(prefix), KeysOnly: true}}, nil)
 	if err != nil {
 		t.Fatalf("get %s: %v", prefix, err)
 	}
 	var out []string
-	for _, kv := range resp.Kvs {
+	for _, kv := range resp.Responses[0].Kvs {
 		out = append(out, string(kv.Key))
 	}
 	return out
@@ -71,11 +68,11 @@ func keysUnder(t testing.TB, e *Etcd, prefix string) []string {
 func fill(t testing.TB, s *Store, pool Pool, addrs []netip.Addr) {
 	t.Helper()
 	for i := 0; i < len(addrs); i += 128 {
-		var ops []clientv3.Op
+		var ops []Op
 		for _, a := range addrs[i:min(i+128, len(addrs))] {
-			ops = append(ops, clientv3.OpPut(pool.IPKey(a), `{"containerID":"fill","ifname":"x"}`))
+			ops = append(ops, Put(pool.IPKey(a), `{"containerID":"fill","ifname":"x"}`))
 		}
-		if _, err := s.KV.Txn(ctxT(t)).Then(ops...).Commit(); err != nil {
+		if _, err := s.KV.Txn(ctxT(t), nil, ops, nil); err != nil {
 			t.Fatalf("fill: %v", err)
 		}
 	}
@@ -84,34 +81,15 @@ func fill(t testing.TB, s *Store, pool Pool, addrs []netip.Addr) {
 // countingKV counts the keys etcd returns to the store, the measure of how
 // much of a pool an allocation reads.
 type countingKV struct {
-	clientv3.KV
+	KV
 	keys *atomic.Int64
 }
 
-func (c countingKV) Txn(ctx context.Context) clientv3.Txn {
-	return countingTxn{c.KV.Txn(ctx), c.keys}
-}
-
-type countingTxn struct {
-	clientv3.Txn
-	keys *atomic.Int64
-}
-
-func (c countingTxn) If(cs ...clientv3.Cmp) clientv3.Txn { return countingTxn{c.Txn.If(cs...), c.keys} }
-func (c countingTxn) Then(ops ...clientv3.Op) clientv3.Txn {
-	return countingTxn{c.Txn.Then(ops...), c.keys}
-}
-func (c countingTxn) Else(ops ...clientv3.Op) clientv3.Txn {
-	return countingTxn{c.Txn.Else(ops...), c.keys}
-}
-
-func (c countingTxn) Commit() (*clientv3.TxnResponse, error) {
-	resp, err := c.Txn.Commit()
+func (c countingKV) Txn(ctx context.Context, cmps []Cmp, then, els []Op) (*TxnResponse, error) {
+	resp, err := c.KV.Txn(ctx, cmps, then, els)
 	if err == nil {
 		for _, r := range resp.Responses {
-			if rr := r.GetResponseRange(); rr != nil {
-				c.keys.Add(int64(len(rr.Kvs)))
-			}
+			c.keys.Add(int64(len(r.Kvs)))
 		}
 	}
 	return resp, err
@@ -124,5 +102,3 @@ func addrs(as []Assigned) string {
 	}
 	return strings.Join(out, ",")
 }
-
-var _ = fmt.Sprint

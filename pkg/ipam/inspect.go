@@ -95,8 +95,6 @@ func PoolCommand(args []string, stdout, stderr io.Writer) int {
 	defer e.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Etcd.RequestTimeout)
 	defer cancel()
-	ctx, stop := e.FailFastOnTLS(ctx)
-	defer stop()
 	reports, err := Inspect(ctx, NewStore(e, cfg.Network, newLogger(cfg)), cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

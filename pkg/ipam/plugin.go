@@ -59,9 +59,7 @@ func open(args *skel.CmdArgs) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), cfg.Etcd.RequestTimeout)
-	ctx, cancelTLS := e.FailFastOnTLS(ctx)
-	cancel := func() { cancelTLS(); cancelTimeout() }
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Etcd.RequestTimeout)
 	return &session{cfg: cfg, etcd: e, store: NewStore(e, cfg.Network, log), log: log, ctx: ctx, cancel: cancel}, nil
 }
 

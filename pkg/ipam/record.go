@@ -2,7 +2,6 @@ package ipam
 
 import (
 	"encoding/json"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"net/netip"
 	"time"
 )
@@ -46,5 +45,3 @@ func decodeAllocation(b []byte) (Allocation, error) {
 	err := json.Unmarshal(b, &a)
 	return a, err
 }
-
-type mvccKV = mvccpb.KeyValue

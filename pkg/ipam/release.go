@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Release frees what one container interface owns. It deletes the owner key
@@ -15,11 +12,11 @@ import (
 // the owner: never by address alone. Releasing nothing is not an error.
 func (s *Store) Release(ctx context.Context, containerID, ifName string) (released []netip.Addr, err error) {
 	ownerKey := OwnerKey(s.Prefix, containerID, ifName)
-	resp, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpGet(ownerKey)}, nil)
+	resp, err := s.txn(ctx, nil, []Op{Get(ownerKey)}, nil)
 	if err != nil {
 		return nil, err
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
+	kvs := resp.Responses[0].Kvs
 	// revs holds, after a failed attempt, the CreateRevision found on each
 	// address key, so the next attempt skips keys that are no longer ours.
 	var revs map[string]int64
@@ -34,19 +31,19 @@ func (s *Store) Release(ctx context.Context, containerID, ifName string) (releas
 		}
 		// Two passes: the first assumes every address is still ours; if an
 		// operator freed one and it was handed out again, the second skips it.
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(ownerKey), "=", owner.ModRevision)}
-		dels := []clientv3.Op{clientv3.OpDelete(ownerKey)}
-		gets := []clientv3.Op{clientv3.OpGet(ownerKey)}
+		cmps := []Cmp{ModIs(ownerKey, owner.ModRevision)}
+		dels := []Op{Delete(ownerKey)}
+		gets := []Op{Get(ownerKey)}
 		var mine []netip.Addr
 		for _, oa := range alloc.Addrs {
-			gets = append(gets, clientv3.OpGet(oa.Key))
+			gets = append(gets, Get(oa.Key))
 			cur, ok := revs[oa.Key]
 			if ok && cur != owner.CreateRevision {
-				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(oa.Key), "!=", owner.CreateRevision))
+				cmps = append(cmps, CreateIsNot(oa.Key, owner.CreateRevision))
 				continue
 			}
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(oa.Key), "=", owner.CreateRevision))
-			dels = append(dels, clientv3.OpDelete(oa.Key))
+			cmps = append(cmps, CreateIs(oa.Key, owner.CreateRevision))
+			dels = append(dels, Delete(oa.Key))
 			mine = append(mine, oa.Addr)
 		}
 		resp, err := s.txn(ctx, cmps, dels, gets)
@@ -56,11 +53,11 @@ func (s *Store) Release(ctx context.Context, containerID, ifName string) (releas
 		if resp.Succeeded {
 			return mine, nil
 		}
-		kvs = resp.Responses[0].GetResponseRange().Kvs
+		kvs = resp.Responses[0].Kvs
 		revs = map[string]int64{}
 		for i, oa := range alloc.Addrs {
 			rev := int64(0)
-			if got := resp.Responses[i+1].GetResponseRange().Kvs; len(got) > 0 {
+			if got := resp.Responses[i+1].Kvs; len(got) > 0 {
 				rev = got[0].CreateRevision
 			}
 			revs[oa.Key] = rev
@@ -80,11 +77,11 @@ type Held struct {
 // returns nil when there is none.
 func (s *Store) Lookup(ctx context.Context, containerID, ifName string) (*Held, error) {
 	ownerKey := OwnerKey(s.Prefix, containerID, ifName)
-	resp, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpGet(ownerKey)}, nil)
+	resp, err := s.txn(ctx, nil, []Op{Get(ownerKey)}, nil)
 	if err != nil {
 		return nil, err
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
+	kvs := resp.Responses[0].Kvs
 	if len(kvs) == 0 {
 		return nil, nil
 	}
@@ -93,16 +90,16 @@ func (s *Store) Lookup(ctx context.Context, containerID, ifName string) (*Held, 
 		return nil, fmt.Errorf("decode allocation %s: %w", ownerKey, err)
 	}
 	h := &Held{Allocation: alloc}
-	var gets []clientv3.Op
+	var gets []Op
 	for _, oa := range alloc.Addrs {
-		gets = append(gets, clientv3.OpGet(oa.Key))
+		gets = append(gets, Get(oa.Key))
 	}
 	resp, err = s.txn(ctx, nil, gets, nil)
 	if err != nil {
 		return nil, err
 	}
 	for i, oa := range alloc.Addrs {
-		got := resp.Responses[i].GetResponseRange().Kvs
+		got := resp.Responses[i].Kvs
 		if len(got) == 0 || got[0].CreateRevision != kvs[0].CreateRevision {
 			h.Missing = append(h.Missing, oa.Addr)
 		}
@@ -120,13 +117,13 @@ type PoolEntry struct {
 // the whole pool, so it serves inspection and GC, never ADD.
 func (s *Store) List(ctx context.Context, pool Pool) ([]PoolEntry, error) {
 	var out []PoolEntry
-	key, end := pool.IPPrefix(), clientv3.GetPrefixRangeEnd(pool.IPPrefix())
+	key, end := pool.IPPrefix(), prefixEnd(pool.IPPrefix())
 	for {
-		resp, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpGet(key, clientv3.WithRange(end), clientv3.WithLimit(512))}, nil)
+		resp, err := s.txn(ctx, nil, []Op{GetRange(key, end, 512)}, nil)
 		if err != nil {
 			return nil, err
 		}
-		r := resp.Responses[0].GetResponseRange()
+		r := resp.Responses[0]
 		for _, kv := range r.Kvs {
 			out = append(out, entry(pool, kv))
 		}
@@ -137,7 +134,7 @@ func (s *Store) List(ctx context.Context, pool Pool) ([]PoolEntry, error) {
 	}
 }
 
-func entry(pool Pool, kv *mvccpb.KeyValue) PoolEntry {
+func entry(pool Pool, kv KeyValue) PoolEntry {
 	a, _ := pool.AddrFromKey(string(kv.Key))
 	rec, _ := decodeRecord(kv.Value)
 	return PoolEntry{Addr: a, Record: rec}

@@ -9,8 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // DefaultWindow is how many addresses one range read covers. A read never
@@ -26,7 +24,7 @@ const maxAttempts = 64
 // cursor per pool. Every write is one transaction with create-only guards;
 // there is no lock, no lease and no value holding a whole pool.
 type Store struct {
-	KV       clientv3.KV
+	KV       KV
 	Prefix   string
 	Network  string
 	Window   uint64
@@ -37,7 +35,7 @@ type Store struct {
 
 // NewStore wraps a connected client.
 func NewStore(e *Etcd, network string, log *slog.Logger) *Store {
-	return &Store{KV: e.Client, Prefix: e.Config.Prefix, Network: network, Window: DefaultWindow, Log: log, classify: e.classify, claims: newClaims()}
+	return &Store{KV: e.kv, Prefix: e.Config.Prefix, Network: network, Window: DefaultWindow, Log: log, classify: e.classify, claims: newClaims()}
 }
 
 // Request is one ADD: who asks, from which range sets, and any static
@@ -93,7 +91,7 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 	}()
 	// Read the owner and the cursors in one serializable round trip: a stale
 	// answer only costs a retry, the write's guards keep it correct.
-	ops := []clientv3.Op{clientv3.OpGet(ownerKey, clientv3.WithSerializable())}
+	ops := []Op{{Kind: OpGetKind, Key: ownerKey, Serializable: true}}
 	for i, set := range req.Sets {
 		p := &pick{set: set}
 		picks[i] = p
@@ -114,14 +112,14 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			continue
 		}
 		for _, r := range set.Ranges {
-			ops = append(ops, clientv3.OpGet(s.pool(r.Subnet).CursorKey(), clientv3.WithSerializable()))
+			ops = append(ops, Op{Kind: OpGetKind, Key: s.pool(r.Subnet).CursorKey(), Serializable: true})
 		}
 	}
 	resp, err := s.txn(ctx, nil, ops, nil)
 	if err != nil {
 		return nil, err
 	}
-	if owner := resp.Responses[0].GetResponseRange().Kvs; len(owner) > 0 {
+	if owner := resp.Responses[0].Kvs; len(owner) > 0 {
 		return s.existing(owner[0].Value, req.Sets)
 	}
 	n := 1
@@ -131,7 +129,7 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 		}
 		if p.next != nil {
 			if p.prefetch != nil {
-				found := s.consume(p, *p.prefetch, resp.Responses[n].GetResponseRange().Kvs, false)
+				found := s.consume(p, *p.prefetch, resp.Responses[n].Kvs, false)
 				n++
 				if found {
 					continue
@@ -145,7 +143,7 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 		var cur cursor
 		var cursorRev int64
 		for range p.set.Ranges {
-			for _, kv := range resp.Responses[n].GetResponseRange().Kvs {
+			for _, kv := range resp.Responses[n].Kvs {
 				if c, err := parseCursor(string(kv.Value)); err == nil && kv.ModRevision > cursorRev {
 					cur, cursorRev = c, kv.ModRevision
 				}
@@ -164,28 +162,28 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 	}
 	now := time.Now().UTC()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(ownerKey), "=", 0)}
-		var puts, elses []clientv3.Op
+		cmps := []Cmp{CreateIs(ownerKey, 0)}
+		var puts, elses []Op
 		alloc := Allocation{Record: req.Owner}
 		alloc.Time = now
 		for _, p := range picks {
 			pool := s.pool(p.set.Ranges[p.rng].Subnet)
 			key := pool.IPKey(p.addr)
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+			cmps = append(cmps, CreateIs(key, 0))
 			rec, _ := json.Marshal(alloc.Record)
-			puts = append(puts, clientv3.OpPut(key, string(rec)))
+			puts = append(puts, Put(key, string(rec)))
 			alloc.Addrs = append(alloc.Addrs, OwnedAddr{Key: key, Addr: p.addr, Subnet: pool.Subnet})
 			if p.static {
-				elses = append(elses, clientv3.OpGet(key))
+				elses = append(elses, Get(key))
 			} else {
-				puts = append(puts, clientv3.OpPut(pool.CursorKey(), cursor{p.addr, p.nextCandidates()}.String()))
+				puts = append(puts, Put(pool.CursorKey(), cursor{p.addr, p.nextCandidates()}.String()))
 				start, end := pool.WindowRange(p.win.First, p.win.Last)
-				elses = append(elses, clientv3.OpGet(start, clientv3.WithRange(end), clientv3.WithKeysOnly()))
+				elses = append(elses, Op{Kind: OpGetKind, Key: start, End: end, KeysOnly: true})
 			}
 		}
 		val, _ := json.Marshal(alloc)
-		puts = append(puts, clientv3.OpPut(ownerKey, string(val)))
-		elses = append([]clientv3.Op{clientv3.OpGet(ownerKey)}, elses...)
+		puts = append(puts, Put(ownerKey, string(val)))
+		elses = append([]Op{Get(ownerKey)}, elses...)
 		resp, err := s.txn(ctx, cmps, puts, elses)
 		if err != nil {
 			return nil, err
@@ -200,11 +198,11 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			}
 			return out, nil
 		}
-		if owner := resp.Responses[0].GetResponseRange().Kvs; len(owner) > 0 {
+		if owner := resp.Responses[0].Kvs; len(owner) > 0 {
 			return s.existing(owner[0].Value, req.Sets)
 		}
 		for i, p := range picks {
-			kvs := resp.Responses[i+1].GetResponseRange().Kvs
+			kvs := resp.Responses[i+1].Kvs
 			if p.static {
 				if len(kvs) > 0 {
 					rec, _ := decodeRecord(kvs[0].Value)
@@ -256,11 +254,11 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 			}
 			return &RangeFullError{RangeSet: p.set.String(), Size: p.set.Size()}
 		}
-		resp, err := s.txn(ctx, nil, []clientv3.Op{s.windowGet(p.set, w, serializable)}, nil)
+		resp, err := s.txn(ctx, nil, []Op{s.windowGet(p.set, w, serializable)}, nil)
 		if err != nil {
 			return err
 		}
-		if s.consume(p, w, resp.Responses[0].GetResponseRange().Kvs, !first) {
+		if s.consume(p, w, resp.Responses[0].Kvs, !first) {
 			return nil
 		}
 	}
@@ -268,13 +266,9 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 
 // windowGet reads which addresses of w are taken: one key range covering
 // exactly the window, keys only.
-func (s *Store) windowGet(set *RangeSet, w Window, serializable bool) clientv3.Op {
+func (s *Store) windowGet(set *RangeSet, w Window, serializable bool) Op {
 	start, end := s.pool(set.Ranges[w.Range].Subnet).WindowRange(w.First, w.Last)
-	opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithKeysOnly()}
-	if serializable {
-		opts = append(opts, clientv3.WithSerializable())
-	}
-	return clientv3.OpGet(start, opts...)
+	return Op{Kind: OpGetKind, Key: start, End: end, KeysOnly: true, Serializable: serializable}
 }
 
 // takeCandidate claims the first of cands that this set may hand out,
@@ -307,7 +301,7 @@ func (p *pick) nextCandidates() []netip.Addr {
 }
 
 // consume takes the read of window w and claims a free address of it.
-func (s *Store) consume(p *pick, w Window, kvs []*mvccKV, random bool) bool {
+func (s *Store) consume(p *pick, w Window, kvs []KeyValue, random bool) bool {
 	pool := s.pool(p.set.Ranges[w.Range].Subnet)
 	p.win, p.rng = w, w.Range
 	p.free = freeIn(w, pool, kvs)
@@ -323,7 +317,7 @@ func (s *Store) hintKey(set *RangeSet) string {
 }
 
 // freeIn lists the addresses of w that have no key among kvs.
-func freeIn(w Window, pool Pool, kvs []*mvccKV) []netip.Addr {
+func freeIn(w Window, pool Pool, kvs []KeyValue) []netip.Addr {
 	taken := make(map[netip.Addr]bool, len(kvs))
 	for _, kv := range kvs {
 		if a, err := pool.AddrFromKey(string(kv.Key)); err == nil {
@@ -364,10 +358,10 @@ func (s *Store) existing(val []byte, sets []*RangeSet) ([]Assigned, error) {
 // txn runs one transaction, retrying transient failures until ctx ends. A
 // retried write is safe: its create-only guards make a second commit fail,
 // and the caller then finds its own owner key.
-func (s *Store) txn(ctx context.Context, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error) {
+func (s *Store) txn(ctx context.Context, cmps []Cmp, then, els []Op) (*TxnResponse, error) {
 	backoff := 20 * time.Millisecond
 	for {
-		resp, err := s.KV.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
+		resp, err := s.KV.Txn(ctx, cmps, then, els)
 		if err == nil {
 			return resp, nil
 		}

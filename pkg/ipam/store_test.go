@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
@@ -21,7 +19,7 @@ import (
 func TestAllocateResumesAfterTheLastAddressSoAFreedOneIsNotReused(t *testing.T) {
 	for _, fresh := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fresh=%v", fresh), func(t *testing.T) {
-			s, _ := testStore(t, testenv.StartEtcd(t))
+			s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 			if fresh {
 				s.KV = freshKV{s.KV, s.claims}
 			}
@@ -33,15 +31,15 @@ func TestAllocateResumesAfterTheLastAddressSoAFreedOneIsNotReused(t *testing.T) 
 // freshKV forgets the store's hints before every transaction, so each
 // allocation behaves as a new plugin process.
 type freshKV struct {
-	clientv3.KV
+	KV
 	c *claims
 }
 
-func (f freshKV) Txn(ctx context.Context) clientv3.Txn {
+func (f freshKV) Txn(ctx context.Context, cmps []Cmp, then, els []Op) (*TxnResponse, error) {
 	f.c.mu.Lock()
 	clear(f.c.hints)
 	f.c.mu.Unlock()
-	return f.KV.Txn(ctx)
+	return f.KV.Txn(ctx, cmps, then, els)
 }
 
 func testAllocationOrder(t *testing.T, s *Store) {
@@ -69,7 +67,7 @@ func testAllocationOrder(t *testing.T, s *Store) {
 }
 
 func TestAllocateRepeatedForTheSameOwnerReturnsTheSameAddresses(t *testing.T) {
-	s, e := testStore(t, testenv.StartEtcd(t))
+	s, e := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{
 		mustSet(t, nil, [4]string{"10.0.0.0/24", "", "", ""}),
 		mustSet(t, nil, [4]string{"fd00::/120", "", "", ""}),
@@ -89,7 +87,7 @@ func TestAllocateRepeatedForTheSameOwnerReturnsTheSameAddresses(t *testing.T) {
 }
 
 func TestConfigsSharingASubnetNeverHandOutTheSameAddress(t *testing.T) {
-	s, _ := testStore(t, testenv.StartEtcd(t))
+	s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	a := []*RangeSet{mustSet(t, nil, [4]string{"10.10.20.0/24", "10.10.20.10", "10.10.20.19", ""})}
 	b := []*RangeSet{mustSet(t, nil, [4]string{"10.10.20.0/24", "10.10.20.15", "10.10.20.24", ""})}
 	seen := map[string]string{}
@@ -120,7 +118,7 @@ func TestConfigsSharingASubnetNeverHandOutTheSameAddress(t *testing.T) {
 }
 
 func TestNetworkScopeSeparatesPoolsThatReuseACIDR(t *testing.T) {
-	s, _ := testStore(t, testenv.StartEtcd(t))
+	s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/24", "", "", ""})}
 	first := addrs(allocOne(t, s, "c1", sets, nil))
 	s.Network = "rack-b"
@@ -130,7 +128,7 @@ func TestNetworkScopeSeparatesPoolsThatReuseACIDR(t *testing.T) {
 }
 
 func TestStaticAddressIsReservedAndAConflictNamesTheOwner(t *testing.T) {
-	s, _ := testStore(t, testenv.StartEtcd(t))
+	s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{mustSet(t, []string{"10.0.0.200/29"}, [4]string{"10.0.0.0/24", "10.0.0.10", "10.0.0.20", ""})}
 	static := map[int]netip.Addr{0: netip.MustParseAddr("10.0.0.201")}
 	if got := addrs(allocOne(t, s, "c1", sets, static)); got != "10.0.0.201" {
@@ -162,7 +160,7 @@ func TestStaticAddressIsReservedAndAConflictNamesTheOwner(t *testing.T) {
 }
 
 func TestAFullRangeSetIsReportedWithItsSize(t *testing.T) {
-	s, e := testStore(t, testenv.StartEtcd(t))
+	s, e := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{mustSet(t, []string{"10.0.0.3"}, [4]string{"10.0.0.0/29", "", "", ""})}
 	for i := 0; i < 4; i++ {
 		allocOne(t, s, fmt.Sprint("c", i), sets, nil)
@@ -181,7 +179,7 @@ func TestAFullRangeSetIsReportedWithItsSize(t *testing.T) {
 }
 
 func TestDualStackAllocationIsAllOrNothing(t *testing.T) {
-	s, e := testStore(t, testenv.StartEtcd(t))
+	s, e := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	v4 := mustSet(t, nil, [4]string{"10.0.0.0/30", "", "", ""}) // one address: .2
 	v6 := mustSet(t, nil, [4]string{"fd00::/120", "", "", ""})
 	sets := []*RangeSet{v4, v6}
@@ -210,7 +208,7 @@ func TestDualStackAllocationIsAllOrNothing(t *testing.T) {
 }
 
 func TestReleaseIsByOwnerAndIdempotent(t *testing.T) {
-	s, e := testStore(t, testenv.StartEtcd(t))
+	s, e := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/24", "", "", ""}), mustSet(t, nil, [4]string{"fd00::/120", "", "", ""})}
 	allocOne(t, s, "c1", sets, nil)
 	keep := allocOne(t, s, "c2", sets, nil)
@@ -239,11 +237,11 @@ func TestReleaseIsByOwnerAndIdempotent(t *testing.T) {
 // An operator who frees an address by hand lets it be handed out again;
 // releasing the first owner must then leave the new owner's key alone.
 func TestReleaseNeverDeletesAnAddressHandedToAnotherOwner(t *testing.T) {
-	s, e := testStore(t, testenv.StartEtcd(t))
+	s, e := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/24", "", "", ""})}
 	a := allocOne(t, s, "c1", sets, nil)[0]
 	key := NewPool(s.Prefix, "", a.Subnet).IPKey(a.Addr)
-	if _, err := e.Client.Delete(ctxT(t), key); err != nil {
+	if _, err := e.KV().Txn(ctxT(t), nil, []Op{Delete(key)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	allocOne(t, s, "c2", sets, map[int]netip.Addr{0: a.Addr})
@@ -261,7 +259,7 @@ func TestReleaseNeverDeletesAnAddressHandedToAnotherOwner(t *testing.T) {
 }
 
 func TestGCReleasesOnlyThisNodesAllocationsMissingFromValidAttachments(t *testing.T) {
-	s, _ := testStore(t, testenv.StartEtcd(t))
+	s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/24", "", "", ""})}
 	for _, id := range []string{"keep", "stale1", "stale2"} {
 		allocOne(t, s, id, sets, nil)
@@ -288,7 +286,7 @@ func TestGCReleasesOnlyThisNodesAllocationsMissingFromValidAttachments(t *testin
 
 // Many goroutines race for one small pool: no address twice, none lost.
 func TestConcurrentAllocationsInProcessHaveNoDuplicates(t *testing.T) {
-	s, e := testStore(t, testenv.StartEtcd(t))
+	s, e := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	sets := []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/25", "", "", ""})}
 	var mu sync.Mutex
 	seen := map[netip.Addr]string{}
@@ -331,7 +329,7 @@ func TestConcurrentAllocationsInProcessHaveNoDuplicates(t *testing.T) {
 // Finding a free address reads a window, not the pool: in a 90%-full /16 an
 // allocation reads no more keys than in a 90%-full /24.
 func TestAllocationReadsAWindowNotThePool(t *testing.T) {
-	s, _ := testStore(t, testenv.StartEtcd(t))
+	s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
 	perAlloc := map[string]float64{}
 	for _, subnet := range []string{"10.1.0.0/24", "10.2.0.0/16"} {
 		set := mustSet(t, nil, [4]string{subnet, "", "", ""})

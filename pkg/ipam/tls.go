@@ -4,11 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net"
 	"net/url"
 	"os"
 	"strings"
-	"time"
 )
 
 // loadTLS builds the client TLS config, or nil for plain-text endpoints
@@ -51,49 +49,32 @@ func loadTLS(cfg EtcdConfig, eps []string) (*tls.Config, error) {
 	return t, nil
 }
 
-// diagnoseTLS is called after a request failed: gRPC hides handshake
-// failures behind a timeout, so this dials each endpoint itself and reports
-// a certificate problem as the config error it is.
-func diagnoseTLS(cfg EtcdConfig, eps []string, base *tls.Config) error {
-	for _, ep := range eps {
-		u, err := url.Parse(ep)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			continue
+// tlsProblem explains a failed request whose cause is a certificate, as
+// the config error it is, naming the field to fix; nil for anything else.
+func tlsProblem(cfg EtcdConfig, err error) error {
+	ep := "etcd"
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ep = u.Scheme + "://" + u.Host
 		}
-		t := base.Clone()
-		t.ServerName = u.Hostname()
-		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: t}
-		conn, err := d.Dial("tcp", u.Host)
-		if err == nil {
-			// With TLS 1.3 the server's verdict on our certificate arrives
-			// after the handshake, as an alert on the first read.
-			_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			_, err = conn.Read(make([]byte, 1))
-			conn.Close()
+	}
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		verify    *tls.CertificateVerificationError
+		host      x509.HostnameError
+		alert     tls.AlertError
+	)
+	switch {
+	case errors.As(err, &host):
+		return fieldErr(cfg.EndpointsField, "%s presents a certificate not valid for its address: %v", ep, host)
+	case errors.As(err, &unknownCA), errors.As(err, &verify):
+		return fieldErr(cfg.CAField, "%s presents a certificate that %q does not trust: %v", ep, cfg.TrustedCAFile, err)
+	case errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls"):
+		if cfg.CertFile == "" {
+			return fieldErr(cfg.CertField, "%s requires a client certificate; set %s and %s: %v", ep, cfg.CertField, cfg.KeyField, err)
 		}
-		if err == nil {
-			continue
-		}
-		var (
-			unknownCA *x509.UnknownAuthorityError
-			verify    *tls.CertificateVerificationError
-			host      x509.HostnameError
-			alert     tls.AlertError
-			ne        net.Error
-		)
-		switch {
-		case errors.As(err, &host):
-			return fieldErr(cfg.EndpointsField, "etcd at %s presents a certificate not valid for %s: %v", ep, u.Hostname(), err)
-		case errors.As(err, &unknownCA), errors.As(err, &verify):
-			return fieldErr(cfg.CAField, "etcd at %s presents a certificate that %q does not trust: %v", ep, cfg.TrustedCAFile, err)
-		case errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls"):
-			if cfg.CertFile == "" {
-				return fieldErr(cfg.CertField, "etcd at %s requires a client certificate; set %s and %s: %v", ep, cfg.CertField, cfg.KeyField, err)
-			}
-			return fieldErr(cfg.CertField, "etcd at %s rejected the client certificate %s: %v", ep, cfg.CertFile, err)
-		case errors.As(err, &ne) && ne.Timeout():
-			continue
-		}
+		return fieldErr(cfg.CertField, "%s rejected the client certificate %s: %v", ep, cfg.CertFile, err)
 	}
 	return nil
 }
