@@ -6,11 +6,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/vishvananda/netlink"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,42 +26,58 @@ var specVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 func TestAddCheckDelAtEveryCNIVersionLeavesNothingBehind(t *testing.T) {
 	f := newFixture(t)
 	for _, v := range specVersions {
-		t.Run(v, func(t *testing.T) {
-			ctx := context.Background()
-			list := f.metaConfList(v)
-			sb := f.newPod("web-"+strings.ReplaceAll(v, ".", ""), map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
-			res, err := f.node.Add(ctx, list, sb.rt)
-			if err != nil {
-				t.Fatalf("ADD: %v", err)
-			}
-			if res.Version() != v {
-				t.Fatalf("result version %s, want the caller's %s", res.Version(), v)
-			}
-			got := addrs(t, sb.ns)
-			eth0 := requireIn(t, got, "eth0", clusterSubnet)
-			requireIn(t, got, "net1", "192.168.91.0/24")
-			r100, err := types100.NewResultFromResult(res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(r100.IPs) != 1 || !r100.IPs[0].Address.IP.Equal(eth0) {
-				t.Fatalf("result IPs %v, want the cluster network's %s", r100.IPs, eth0)
-			}
-			if ok, _ := versionAtLeast(v, "0.4.0"); ok {
-				if err := f.node.Check(ctx, list, sb.rt); err != nil {
-					t.Fatalf("CHECK: %v", err)
-				}
-			}
-			if err := f.node.Del(ctx, list, sb.rt); err != nil {
-				t.Fatalf("DEL: %v", err)
-			}
-			f.assertClean(sb)
-		})
+		for _, form := range []string{"conflist", "conf"} {
+			t.Run(v+"/"+form, func(t *testing.T) {
+				addCheckDel(t, f, v, form)
+			})
+		}
 	}
 }
 
-func versionAtLeast(v, min string) (bool, error) {
-	return v >= min, nil
+// addCheckDel attaches a pod through meta-cni loaded as a conflist or, as a
+// runtime loads a .conf file, as a single conf.
+func addCheckDel(t *testing.T, f *fixture, v, form string) {
+	ctx := context.Background()
+	list := f.metaConfList(v)
+	if form == "conf" {
+		single, err := libcni.ConfFromBytes(list.Plugins[0].Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if single, err = libcni.InjectConf(single, map[string]any{"name": list.Name, "cniVersion": v}); err != nil {
+			t.Fatal(err)
+		}
+		if list, err = libcni.ConfListFromConf(single); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb := f.newPod("web-"+form+strings.ReplaceAll(v, ".", ""), map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	res, err := f.node.Add(ctx, list, sb.rt)
+	if err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	if res.Version() != v {
+		t.Fatalf("result version %s, want the caller's %s", res.Version(), v)
+	}
+	got := addrs(t, sb.ns)
+	eth0 := requireIn(t, got, "eth0", clusterSubnet)
+	requireIn(t, got, "net1", "192.168.91.0/24")
+	r100, err := types100.NewResultFromResult(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r100.IPs) != 1 || !r100.IPs[0].Address.IP.Equal(eth0) {
+		t.Fatalf("result IPs %v, want the cluster network's %s", r100.IPs, eth0)
+	}
+	if testutils.SpecVersionHasCHECK(v) {
+		if err := f.node.Check(ctx, list, sb.rt); err != nil {
+			t.Fatalf("CHECK: %v", err)
+		}
+	}
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	f.assertClean(sb)
 }
 
 func TestTwoExtraNetworksGetNamedInterfacesAndMatchingNetworkStatus(t *testing.T) {
@@ -224,6 +242,22 @@ func TestFailingDelegateRollsBackEveryEarlierNetwork(t *testing.T) {
 	f.assertClean(sb)
 	if _, has := f.getPod(sb).Annotations[nadv1.NetworkStatusAnnot]; has {
 		t.Error("network-status was written for a pod whose ADD failed")
+	}
+	events, err := f.kube.Clientset().CoreV1().Events(f.namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, ev := range events.Items {
+		if ev.InvolvedObject.Name == "rb" {
+			reasons = append(reasons, ev.Type+"/"+ev.Reason)
+			if ev.Reason == "NetworkAttachFailed" && !strings.Contains(ev.Message, f.namespace+"/broken") {
+				t.Errorf("failure event %q does not name the failing network", ev.Message)
+			}
+		}
+	}
+	if len(reasons) != 1 || reasons[0] != "Warning/NetworkAttachFailed" {
+		t.Errorf("events %v, want one Warning/NetworkAttachFailed", reasons)
 	}
 }
 
@@ -454,6 +488,26 @@ func TestStatusReportsReadinessIndicator(t *testing.T) {
 	if err := f.node.Status(ctx, list); err != nil {
 		t.Fatalf("STATUS with the indicator: %v", err)
 	}
+
+	// An ADD that starts before the cluster network is ready waits for it.
+	if err := os.Remove(indicator); err != nil {
+		t.Fatal(err)
+	}
+	f.metaExtra["readinessTimeout"] = "10s"
+	list = f.metaConfList("1.1.0")
+	waiter := f.newPod("waiter", nil)
+	time.AfterFunc(300*time.Millisecond, func() { _ = os.WriteFile(indicator, nil, 0o600) })
+	start := time.Now()
+	if _, err := f.node.Add(ctx, list, waiter.rt); err != nil {
+		t.Fatalf("ADD while the indicator appears: %v", err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Errorf("ADD returned after %s, before the indicator existed", waited)
+	}
+	if err := f.node.Del(ctx, list, waiter.rt); err != nil {
+		t.Fatal(err)
+	}
+	f.assertClean(waiter)
 }
 
 func TestFailingClusterNetworkLeavesNothingAndNamesIt(t *testing.T) {
