@@ -421,19 +421,12 @@ func parseEtcd(ij *ipamJSON) (EtcdConfig, error) {
 	return e, nil
 }
 
-// checkEndpoint accepts scheme://host:port, host:port and unix sockets.
+// checkEndpoint accepts http://host:port, https://host:port and host:port.
 func checkEndpoint(ep string) error {
 	rest := ep
 	if scheme, after, ok := strings.Cut(ep, "://"); ok {
-		switch scheme {
-		case "http", "https":
-		case "unix", "unixs":
-			if after == "" {
-				return fmt.Errorf("%q names no socket", ep)
-			}
-			return nil
-		default:
-			return fmt.Errorf("%q: scheme must be http, https, unix or unixs", ep)
+		if scheme != "http" && scheme != "https" {
+			return fmt.Errorf("%q: scheme must be http or https", ep)
 		}
 		rest = after
 	}

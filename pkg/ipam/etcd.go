@@ -6,7 +6,7 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync/atomic"
+	"time"
 )
 
 // Etcd is a connected client and the config it came from, kept together so
@@ -16,11 +16,11 @@ type Etcd struct {
 	kv        *gateway
 	Endpoints []string
 	tls       *tls.Config
-	tlsErr    atomic.Pointer[error]
 }
 
-// Connect reads the endpoints file and the TLS files and opens a client. The
-// dial does not block: an unreachable etcd shows up on the first request.
+// Connect reads the endpoints file and the TLS files and prepares a client
+// of etcd's JSON gateway. Nothing is dialled yet: an unreachable etcd shows
+// up on the first request.
 func Connect(cfg EtcdConfig) (*Etcd, error) {
 	eps, err := endpoints(cfg)
 	if err != nil {
@@ -30,7 +30,7 @@ func Connect(cfg EtcdConfig) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Etcd{Config: cfg, Endpoints: eps, tls: tlsCfg, kv: newGateway(eps, tlsCfg, cfg.DialTimeout)}, nil
+	return &Etcd{Config: cfg, Endpoints: eps, tls: tlsCfg, kv: newGateway(eps, tlsCfg, cfg.DialTimeout, max(cfg.RequestTimeout/3, 500*time.Millisecond))}, nil
 }
 
 // Close releases the client.

@@ -22,6 +22,9 @@ type gateway struct {
 	urls   []string
 	client *http.Client
 	prefer atomic.Uint32
+	// perTry bounds one attempt when there are other endpoints to try, so
+	// a member that accepts connections but never answers costs only this.
+	perTry time.Duration
 }
 
 // EtcdError is an error etcd answered with; Code is the gRPC code.
@@ -45,8 +48,8 @@ const (
 	codeResourceExhausted  = 8
 )
 
-func newGateway(eps []string, tlsCfg *tls.Config, dialTimeout time.Duration) *gateway {
-	g := &gateway{client: &http.Client{Transport: &http.Transport{
+func newGateway(eps []string, tlsCfg *tls.Config, dialTimeout, perTry time.Duration) *gateway {
+	g := &gateway{perTry: perTry, client: &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: dialTimeout,
@@ -181,7 +184,12 @@ func (g *gateway) Txn(ctx context.Context, cmps []Cmp, then, els []Op) (*TxnResp
 	var lastErr error
 	for i := 0; i < len(g.urls); i++ {
 		idx := (int(start) + i) % len(g.urls)
-		resp, err := g.post(ctx, g.urls[idx], body)
+		tryCtx, cancel := ctx, context.CancelFunc(func() {})
+		if len(g.urls) > 1 && g.perTry > 0 {
+			tryCtx, cancel = context.WithTimeout(ctx, g.perTry)
+		}
+		resp, err := g.post(tryCtx, g.urls[idx], body)
+		cancel()
 		if err == nil {
 			g.prefer.Store(uint32(idx))
 			return resp, nil

@@ -14,7 +14,7 @@ import (
 func loadTLS(cfg EtcdConfig, eps []string) (*tls.Config, error) {
 	secure := cfg.CertFile != "" || cfg.TrustedCAFile != ""
 	for _, ep := range eps {
-		if strings.HasPrefix(ep, "https://") || strings.HasPrefix(ep, "unixs://") {
+		if strings.HasPrefix(ep, "https://") {
 			secure = true
 		}
 	}
