@@ -255,13 +255,15 @@ func withoutHostRouteIfaces(t *testing.T, res types.Result, conf map[string]any)
 	return out
 }
 
-func hostRouteStdin(t testing.TB, ver string, conf map[string]any, prev types.Result) []byte {
+// hostRouteStdin is host-route's stdin: conf with its version, name and,
+// unless prev is nil, a prevResult (a types.Result or raw JSON).
+func hostRouteStdin(t testing.TB, ver string, conf map[string]any, prev any) []byte {
 	t.Helper()
 	c := map[string]any{"cniVersion": ver, "name": "underlay"}
 	for k, v := range conf {
 		c[k] = v
 	}
-	if prev != nil {
+	if r, ok := prev.(types.Result); (ok && r != nil) || (!ok && prev != nil) {
 		c["prevResult"] = prev
 	}
 	b, err := json.Marshal(c)
