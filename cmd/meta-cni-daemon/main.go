@@ -1,0 +1,63 @@
+// Command meta-cni-daemon is the node agent the chart's DaemonSet runs. It
+// only turns flags into a daemon.Config and runs pkg/daemon until SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/meta-cni/meta-cni/pkg/daemon"
+)
+
+func newFlags(cfg *daemon.Config, output io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("meta-cni-daemon", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&cfg.SourceBinDir, "source-bin-dir", "/opt/meta-cni/bin", "binaries shipped in the image, copied to --cni-bin-dir")
+	fs.StringVar(&cfg.CNIBinDir, "cni-bin-dir", "/host/opt/cni/bin", "the host's CNI plugin dir, as mounted in the container")
+	fs.StringVar(&cfg.CNIConfDir, "cni-conf-dir", "/host/etc/cni/net.d", "the host's CNI conf dir, as mounted in the container")
+	fs.StringVar(&cfg.HostCNIConfDir, "host-cni-conf-dir", "/etc/cni/net.d", "the same conf dir as the host sees it; paths written into files the plugin reads")
+	fs.StringVar(&cfg.ConfFile, "conf-file", "/etc/meta-cni/meta-cni.conflist", "meta-cni's conflist; its \"kubeconfig\" is replaced by the generated one's host path")
+	fs.StringVar(&cfg.ConfName, "conf-name", "00-meta-cni.conflist", "file name the conflist is installed as in --cni-conf-dir")
+	fs.StringVar(&cfg.EtcdSecretDir, "etcd-secret-dir", "/etc/meta-cni/etcd", "etcd TLS files and endpoints, copied to <cni-conf-dir>/meta-cni.d/etcd/; skipped when absent")
+	fs.StringVar(&cfg.TokenFile, "token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "projected ServiceAccount token")
+	fs.StringVar(&cfg.CAFile, "ca-file", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", "API server CA bundle")
+	fs.StringVar(&cfg.APIServer, "api-server", "", "API server URL for the kubeconfig (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
+	fs.StringVar(&cfg.CacheDir, "cache-dir", "/host/var/lib/meta-cni", "meta-cni's cacheDir, read for metrics")
+	fs.StringVar(&cfg.MetricsAddress, "metrics-address", ":9091", "address serving /metrics, /healthz and /readyz")
+	fs.DurationVar(&cfg.TokenRefreshInterval, "token-refresh-interval", time.Minute, "how often the token is checked for rotation")
+	fs.BoolVar(&cfg.CleanupOnExit, "cleanup-on-exit", false, "remove the installed conflist on SIGTERM")
+	fs.BoolVar(&cfg.Once, "once", false, "install and exit")
+	return fs
+}
+
+func main() {
+	var cfg daemon.Config
+	if err := newFlags(&cfg, os.Stderr).Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	d, err := daemon.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meta-cni-daemon:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		log.Error("meta-cni-daemon failed", "err", err)
+		stop()
+		os.Exit(1)
+	}
+	log.Info("meta-cni-daemon exited")
+}

@@ -1,0 +1,97 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the daemon's command line, one field per flag.
+type Config struct {
+	SourceBinDir         string
+	CNIBinDir            string
+	CNIConfDir           string
+	HostCNIConfDir       string
+	ConfFile             string
+	ConfName             string
+	EtcdSecretDir        string
+	TokenFile            string
+	CAFile               string
+	APIServer            string
+	CacheDir             string
+	MetricsAddress       string
+	TokenRefreshInterval time.Duration
+	CleanupOnExit        bool
+	Once                 bool
+}
+
+// credDirName is the folder under the conf dir that holds the plugin's
+// credentials; the conflist and etcd-ipam configs name files in it.
+const credDirName = "meta-cni.d"
+
+// Names of the files the daemon writes under credDirName.
+const (
+	tokenName      = "token"
+	caName         = "ca.crt"
+	kubeconfigName = "meta-cni.kubeconfig"
+	etcdDirName    = "etcd"
+)
+
+// validate checks the flags that have no safe default.
+func (c *Config) validate() error {
+	var errs []error
+	for _, f := range []struct{ flag, value string }{
+		{"--source-bin-dir", c.SourceBinDir},
+		{"--cni-bin-dir", c.CNIBinDir},
+		{"--cni-conf-dir", c.CNIConfDir},
+		{"--host-cni-conf-dir", c.HostCNIConfDir},
+		{"--conf-file", c.ConfFile},
+		{"--token-file", c.TokenFile},
+		{"--ca-file", c.CAFile},
+	} {
+		if f.value == "" {
+			errs = append(errs, fmt.Errorf("flag %s: must not be empty", f.flag))
+		}
+	}
+	if !filepath.IsAbs(c.HostCNIConfDir) {
+		errs = append(errs, fmt.Errorf("flag --host-cni-conf-dir %q: must be an absolute path, as the host sees it", c.HostCNIConfDir))
+	}
+	// Runtimes load only *.conflist files as lists; any other name would be
+	// read as a single conf and fail.
+	if c.ConfName == "" || strings.ContainsRune(c.ConfName, '/') || filepath.Ext(c.ConfName) != ".conflist" {
+		errs = append(errs, fmt.Errorf("flag --conf-name %q: must be a file name ending in .conflist", c.ConfName))
+	}
+	if !c.Once && c.TokenRefreshInterval <= 0 {
+		errs = append(errs, fmt.Errorf("flag --token-refresh-interval %s: must be positive", c.TokenRefreshInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// apiServerURL is --api-server, or the in-cluster Service address the
+// kubelet puts in every pod's environment.
+func (c *Config) apiServerURL() (string, error) {
+	if c.APIServer != "" {
+		return c.APIServer, nil
+	}
+	host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
+	if host == "" || port == "" {
+		return "", errors.New("flag --api-server is empty and KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set")
+	}
+	return "https://" + net.JoinHostPort(host, port), nil
+}
+
+func (c *Config) credDir() string     { return filepath.Join(c.CNIConfDir, credDirName) }
+func (c *Config) hostCredDir() string { return filepath.Join(c.HostCNIConfDir, credDirName) }
+func (c *Config) conflistPath() string {
+	return filepath.Join(c.CNIConfDir, c.ConfName)
+}
+
+// HostKubeconfigPath is where the plugin, running on the host, finds the
+// generated kubeconfig.
+func (c *Config) HostKubeconfigPath() string {
+	return filepath.Join(c.hostCredDir(), kubeconfigName)
+}
