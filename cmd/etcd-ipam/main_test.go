@@ -162,17 +162,19 @@ func TestGCReleasesThisNodesAllocationsMissingFromValidAttachments(t *testing.T)
 		r.mustExec("ADD", cid, "", mine)
 	}
 	r.mustExec("ADD", "elsewhere", "", theirs)
+	// Another network on the same subnet and node is not this GC's business.
+	r.mustExec("ADD", "storage", "", withField(t, mine, "name", "storage"))
 	gc := withField(t, mine, "cni.dev/valid-attachments", []map[string]string{{"containerID": "live", "ifname": "net1"}})
 	r.mustExec("GC", "", "", gc)
 	var owners []string
 	for _, k := range r.keys("/owners/") {
 		owners = append(owners, strings.Split(strings.TrimPrefix(k, r.prefix+"/owners/"), "/")[0])
 	}
-	if strings.Join(owners, ",") != "elsewhere,live" {
-		t.Fatalf("owners after GC: %v, want elsewhere and live", owners)
+	if strings.Join(owners, ",") != "elsewhere,live,storage" {
+		t.Fatalf("owners after GC: %v, want elsewhere, live and storage", owners)
 	}
-	if n := len(r.keys("/subnets/10.0.0.0-24/ip/")); n != 2 {
-		t.Fatalf("%d addresses after GC, want 2", n)
+	if n := len(r.keys("/subnets/10.0.0.0-24/ip/")); n != 3 {
+		t.Fatalf("%d addresses after GC, want 3", n)
 	}
 }
 

@@ -231,7 +231,7 @@ func cmdGC(args *skel.CmdArgs) error {
 	for _, a := range s.cfg.ValidAttachments {
 		valid[[2]string{a.ContainerID, a.IfName}] = true
 	}
-	released, err := s.store.GC(s.ctx, Pools(s.cfg), s.cfg.NodeName, valid)
+	released, err := s.store.GC(s.ctx, Pools(s.cfg), s.cfg.NodeName, s.cfg.Name, valid)
 	if err != nil {
 		return err
 	}

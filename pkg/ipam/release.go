@@ -140,10 +140,11 @@ func entry(pool Pool, kv KeyValue) PoolEntry {
 	return PoolEntry{Addr: a, Record: rec}
 }
 
-// GC releases the allocations in pools that node holds and that are not in
-// valid, the attachments the runtime still knows. Others' nodes are left
-// alone: their runtimes run their own GC.
-func (s *Store) GC(ctx context.Context, pools []Pool, node string, valid map[[2]string]bool) ([]netip.Addr, error) {
+// GC releases the allocations of one network (by its name) in pools that
+// node holds and that are not in valid, the attachments the runtime still
+// knows for that network. Other nodes and other networks sharing a subnet
+// are left alone: the runtime lists only this network's attachments.
+func (s *Store) GC(ctx context.Context, pools []Pool, node, network string, valid map[[2]string]bool) ([]netip.Addr, error) {
 	var released []netip.Addr
 	seen := map[[2]string]bool{}
 	for _, pool := range pools {
@@ -153,7 +154,7 @@ func (s *Store) GC(ctx context.Context, pools []Pool, node string, valid map[[2]
 		}
 		for _, e := range entries {
 			id := [2]string{e.ContainerID, e.IfName}
-			if e.Node != node || valid[id] || seen[id] || e.ContainerID == "" {
+			if e.Node != node || e.Network != network || valid[id] || seen[id] || e.ContainerID == "" {
 				continue
 			}
 			seen[id] = true

@@ -269,8 +269,15 @@ func TestGCReleasesOnlyThisNodesAllocationsMissingFromValidAttachments(t *testin
 	if _, err := s.Allocate(ctxT(t), Request{Owner: other, Sets: sets}); err != nil {
 		t.Fatal(err)
 	}
+	// Another network on the same subnet and node: its attachments are not
+	// in this network's list, and GC must not take them.
+	neighbour := owner("other-network")
+	neighbour.Network = "storage"
+	if _, err := s.Allocate(ctxT(t), Request{Owner: neighbour, Sets: sets}); err != nil {
+		t.Fatal(err)
+	}
 	pools := []Pool{NewPool(s.Prefix, "", netip.MustParsePrefix("10.0.0.0/24"))}
-	released, err := s.GC(ctxT(t), pools, "node-a", map[[2]string]bool{{"keep", "net1"}: true})
+	released, err := s.GC(ctxT(t), pools, "node-a", "", map[[2]string]bool{{"keep", "net1"}: true})
 	if err != nil || len(released) != 2 {
 		t.Fatalf("GC = %v, %v; want 2 released", released, err)
 	}
@@ -279,8 +286,8 @@ func TestGCReleasesOnlyThisNodesAllocationsMissingFromValidAttachments(t *testin
 	for _, e := range entries {
 		left = append(left, e.ContainerID)
 	}
-	if strings.Join(left, ",") != "keep,other-node" {
-		t.Fatalf("after GC the pool holds %v, want keep and other-node", left)
+	if strings.Join(left, ",") != "keep,other-node,other-network" {
+		t.Fatalf("after GC the pool holds %v, want keep, other-node and other-network", left)
 	}
 }
 
