@@ -166,11 +166,11 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 		var puts, elses []Op
 		alloc := Allocation{Record: req.Owner}
 		alloc.Time = now
+		rec, _ := json.Marshal(alloc.Record)
 		for _, p := range picks {
 			pool := s.pool(p.set.Ranges[p.rng].Subnet)
 			key := pool.IPKey(p.addr)
 			cmps = append(cmps, CreateIs(key, 0))
-			rec, _ := json.Marshal(alloc.Record)
 			puts = append(puts, Put(key, string(rec)))
 			alloc.Addrs = append(alloc.Addrs, OwnedAddr{Key: key, Addr: p.addr, Subnet: pool.Subnet})
 			if p.static {
