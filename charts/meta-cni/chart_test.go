@@ -6,6 +6,7 @@ package chart
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -107,6 +108,40 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 		}
 	})
 
+	t.Run("DaemonInstallsTheRenderedConf", func(t *testing.T) {
+		data, _, _ := unstructured.NestedString(byKind["ConfigMap"].Object, "data", "meta-cni.conflist")
+		dir := t.TempDir()
+		for _, d := range []string{"src", "bin", "net.d", "cache"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files := map[string]string{"meta-cni.conflist": data, "token": "a-token", "ca.crt": "a-ca", "src/meta-cni": "#!/bin/true\n"}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bin := filepath.Join(testenv.MustCNIPath(t), "meta-cni-daemon")
+		out, err := exec.Command(bin, "--once", "--source-bin-dir="+dir+"/src", "--cni-bin-dir="+dir+"/bin",
+			"--cni-conf-dir="+dir+"/net.d", "--host-cni-conf-dir=/etc/cni/net.d", "--conf-file="+dir+"/meta-cni.conflist",
+			"--token-file="+dir+"/token", "--ca-file="+dir+"/ca.crt", "--api-server=https://10.96.0.1:443",
+			"--etcd-secret-dir="+dir+"/no-etcd", "--cache-dir="+dir+"/cache", "--metrics-address=").CombinedOutput()
+		if err != nil {
+			t.Fatalf("meta-cni-daemon --once with the chart's conf: %v\n%s", err, out)
+		}
+		installed, err := os.ReadFile(filepath.Join(dir, "net.d", "00-meta-cni.conflist"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(installed), `"clusterNetwork": "cbr0"`) && !strings.Contains(string(installed), `"clusterNetwork":"cbr0"`) {
+			t.Errorf("installed conflist lost the chart's clusterNetwork:\n%s", installed)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "bin", "meta-cni")); err != nil {
+			t.Errorf("plugin binary not installed: %v", err)
+		}
+	})
+
 	t.Run("ClusterRoleIsExactlyTheTestedRules", func(t *testing.T) {
 		var role rbacv1.ClusterRole
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(byKind["ClusterRole"].Object, &role); err != nil {
@@ -167,6 +202,16 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 		}
 		if cmd := ds.Spec.Template.Spec.Containers[0].Command; len(cmd) != 1 || cmd[0] != "/usr/bin/meta-cni-daemon" {
 			t.Errorf("DaemonSet command %v", cmd)
+		}
+		// Each volume gets its own directory: a mount nested inside another
+		// (a Secret inside the ConfigMap's directory) depends on the runtime.
+		mounts := ds.Spec.Template.Spec.Containers[0].VolumeMounts
+		for _, a := range mounts {
+			for _, b := range mounts {
+				if a.Name != b.Name && strings.HasPrefix(b.MountPath, a.MountPath+"/") {
+					t.Errorf("volume %s at %s is nested inside %s at %s", b.Name, b.MountPath, a.Name, a.MountPath)
+				}
+			}
 		}
 	})
 }
