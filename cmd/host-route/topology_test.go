@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -63,7 +65,68 @@ func TestHostRouteReachesHostAndServices(t *testing.T) {
 					}
 				}
 			}
+
+			// State shared by the pods stays while one still uses it.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := n.Del(ctx, list, a.RuntimeConf()); err != nil {
+				t.Fatalf("DEL pod-a: %v", err)
+			}
+			for _, host := range []string{hostV4, hostV6} {
+				if err := testenv.Echo(b.NS, hostPort(host, echoPort), reachable); err != nil {
+					t.Errorf("pod-b -> host %s after pod-a's DEL: %v", host, err)
+				}
+			}
+			if err := n.Del(ctx, list, b.RuntimeConf()); err != nil {
+				t.Fatalf("DEL pod-b: %v", err)
+			}
 		})
+	}
+}
+
+// TestIPMasqHidesPodBehindNode sends the pod's traffic to a server beyond
+// the node (in the wire netns, routed to the node through an extra CIDR).
+// With ipMasq the server sees the node's address and its reply comes back;
+// without it the server sees the pod's address, which it cannot route to.
+func TestIPMasqHidesPodBehindNode(t *testing.T) {
+	for _, mode := range []string{"veth", "macvlan-bridge"} {
+		for _, masq := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/ipMasq=%v", mode, masq), func(t *testing.T) {
+				n := newNode(t)
+				// Forwarding of the replies coming in on the master, as on
+				// any Kubernetes node; host-route itself only enables it on
+				// the links pods send through.
+				testenv.SetSysctl(t, n.NS, "net/ipv4/ip_forward", "1")
+				testenv.SetSysctl(t, n.NS, "net/ipv6/conf/all/forwarding", "1")
+				n.AddHostAddr(t, "192.168.77.2/24")
+				n.AddHostAddr(t, "fd77::2/64")
+				testenv.AddAddr(t, n.Wire, "wire0", "192.168.77.1/24")
+				testenv.AddAddr(t, n.Wire, "wire0", "fd77::1/64")
+				remote := map[string]*testenv.EchoServer{
+					"192.168.77.2": testenv.StartEcho(t, n.Wire, "192.168.77.1:7007"),
+					"fd77::2":      testenv.StartEcho(t, n.Wire, "[fd77::1]:7007"),
+				}
+				list := conflist(t, n, "1.1.0", hostRouteConf(mode, map[string]any{
+					"hostIPs": []string{hostV4, hostV6}, "extraCIDRs": []string{"192.168.77.0/24", "fd77::/64"}, "ipMasq": masq,
+				}))
+				pod, _ := addPod(t, n, list, "masq")
+				for nodeIP, srv := range remote {
+					timeout := reachable
+					if !masq {
+						timeout = unreachable
+					}
+					err := testenv.Echo(pod.NS, srv.Addr, timeout)
+					switch {
+					case masq && err != nil:
+						t.Errorf("pod -> %s with ipMasq: %v", srv.Addr, err)
+					case masq && fmt.Sprint(srv.Clients()) != fmt.Sprint([]string{nodeIP}):
+						t.Errorf("server %s saw clients %v, want the node's %s", srv.Addr, srv.Clients(), nodeIP)
+					case !masq && err == nil:
+						t.Errorf("pod -> %s works without ipMasq, so the test proves nothing", srv.Addr)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -20,6 +20,17 @@ type EchoServer struct {
 	Addr string // host:port it listens on
 	ln   net.Listener
 	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	clients []string
+}
+
+// Clients lists the source address of every connection accepted so far, in
+// order: what the server saw after any NAT on the way.
+func (s *EchoServer) Clients() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.clients...)
 }
 
 // StartEcho listens on addr ("10.0.0.1:7007", "[fd00::1]:7007") inside
@@ -47,6 +58,11 @@ func (s *EchoServer) serve() {
 		c, err := s.ln.Accept()
 		if err != nil {
 			return
+		}
+		if tcp, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			s.mu.Lock()
+			s.clients = append(s.clients, tcp.IP.String())
+			s.mu.Unlock()
 		}
 		s.wg.Add(1)
 		go func() {

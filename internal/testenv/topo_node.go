@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -11,24 +12,31 @@ import (
 )
 
 // AddHostAddr puts cidr (e.g. "10.10.20.152/24" or "fd10::152/64") on the
-// node's master link and returns it. IPv6 addresses skip duplicate address
-// detection, so they are usable at once.
+// node's master link and returns it.
 func (n *Node) AddHostAddr(t testing.TB, cidr string) *net.IPNet {
+	t.Helper()
+	return AddAddr(t, n.NS, n.Master, cidr)
+}
+
+// AddAddr puts cidr on the link named link inside netns and returns it.
+// IPv6 addresses skip duplicate address detection, so they are usable at
+// once.
+func AddAddr(t testing.TB, netns ns.NetNS, link, cidr string) *net.IPNet {
 	t.Helper()
 	ip, ipn, err := net.ParseCIDR(cidr)
 	if err != nil {
-		t.Fatalf("host address %q: %v", cidr, err)
+		t.Fatalf("address %q: %v", cidr, err)
 	}
 	ipn.IP = ip
-	err = n.NS.Do(func(ns.NetNS) error {
-		link, err := netlink.LinkByName(n.Master)
+	err = netns.Do(func(ns.NetNS) error {
+		l, err := netlink.LinkByName(link)
 		if err != nil {
 			return err
 		}
-		return netlink.AddrAdd(link, &netlink.Addr{IPNet: ipn, Flags: nodad(ip)})
+		return netlink.AddrAdd(l, &netlink.Addr{IPNet: ipn, Flags: nodad(ip)})
 	})
 	if err != nil {
-		t.Fatalf("add %s to %s: %v", cidr, n.Master, err)
+		t.Fatalf("add %s to %s: %v", cidr, link, err)
 	}
 	return ipn
 }
@@ -115,5 +123,17 @@ func (n *Node) SettleMaster(t testing.TB) {
 			t.Fatalf("settle %s: IPv6 addresses still tentative after 10s", n.Master)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SetSysctl writes /proc/sys/<key> inside netns, e.g. to give a node the
+// net.ipv4.ip_forward=1 every Kubernetes node has.
+func SetSysctl(t testing.TB, netns ns.NetNS, key, value string) {
+	t.Helper()
+	err := netns.Do(func(ns.NetNS) error {
+		return os.WriteFile("/proc/sys/"+key, []byte(value), 0o644)
+	})
+	if err != nil {
+		t.Fatalf("sysctl %s=%s: %v", key, value, err)
 	}
 }
