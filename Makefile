@@ -23,8 +23,11 @@ help:
 	@echo "demo   - a local control plane, a few pods with two networks each"
 	@echo "image  - the node image the Helm chart runs (needs a Docker engine)"
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/meta-cni/meta-cni/pkg/daemon.Version=$(VERSION)
+
 build:
-	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 tools:
 	$(GO) run ./hack/tools/build
