@@ -157,7 +157,7 @@ func TestThreeMemberClusterLosesAMemberDuringAllocations(t *testing.T) {
 		if n == 40 {
 			once.Do(func() {
 				t.Logf("killing member %s (the leader) after %d ADDs", c.Members[victim].Name, n)
-				go c.Members[victim].Stop()
+				c.Members[victim].Stop()
 			})
 		}
 	})
