@@ -217,3 +217,78 @@ func TestRangeForAcceptsStaticAddressesOutsideTheRange(t *testing.T) {
 		t.Error("an excluded or out-of-range address is dynamically allocatable")
 	}
 }
+
+// Whatever the range, exclusions and cursor, the windows yield every
+// allocatable address exactly once and nothing else.
+func FuzzRangeSetWindows(f *testing.F) {
+	f.Add(uint32(0x0a000000), uint8(24), uint16(10), uint16(200), uint32(0x0a000032), uint8(30), uint16(77), uint8(7), false)
+	f.Add(uint32(0xc0a80000), uint8(22), uint16(0), uint16(0), uint32(0xc0a80100), uint8(24), uint16(3), uint8(64), false)
+	f.Add(uint32(0x20010db8), uint8(118), uint16(5), uint16(900), uint32(0x20010db8), uint8(125), uint16(600), uint8(1), true)
+	f.Fuzz(func(t *testing.T, base uint32, bits uint8, start, end uint16, exBase uint32, exBits uint8, cursorOff uint16, size uint8, v6 bool) {
+		var prefix netip.Prefix
+		if v6 {
+			bits = 116 + bits%11 // at most 4096 addresses
+			var b [16]byte
+			b[0], b[1], b[2], b[3] = byte(base>>24), byte(base>>16), byte(base>>8), byte(base)
+			prefix = netip.PrefixFrom(netip.AddrFrom16(b), int(bits)).Masked()
+		} else {
+			bits = 20 + bits%11
+			prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(base >> 24), byte(base >> 16), byte(base >> 8), byte(base)}), int(bits)).Masked()
+		}
+		offset := func(n uint16) string {
+			a, ok := addrAdd(prefix.Addr(), uint64(n)%addrCount(prefix.Addr(), lastAddr(prefix)))
+			if !ok {
+				t.Skip()
+			}
+			return a.String()
+		}
+		var s, e string
+		if start != 0 {
+			s = offset(start)
+		}
+		if end != 0 {
+			e = offset(end)
+		}
+		r, err := NewRange(prefix.String(), s, e, "")
+		if err != nil {
+			return // rejected ranges are the config tests' business
+		}
+		exAddr, _ := netip.ParseAddr(offset(uint16(exBase)))
+		ex := netip.PrefixFrom(exAddr, min(int(exBits)%(prefix.Addr().BitLen()+1)+int(bits), prefix.Addr().BitLen())).Masked()
+		set, err := NewRangeSet([]Range{r}, []netip.Prefix{ex})
+		if err != nil {
+			t.Fatalf("NewRangeSet(%s, exclude %s): %v", r, ex, err)
+		}
+		cursor, _ := netip.ParseAddr(offset(cursorOff))
+		seen := map[netip.Addr]bool{}
+		for w := range set.Windows(cursor, uint64(size%65)+1) {
+			for a := w.First; ; a = a.Next() {
+				if seen[a] {
+					t.Fatalf("%s yielded twice", a)
+				}
+				seen[a] = true
+				if !r.Contains(a) || r.Reserved(a) || ex.Contains(a) {
+					t.Fatalf("%s yielded but not allocatable (range %s, exclude %s)", a, r, ex)
+				}
+				if a == w.Last {
+					break
+				}
+			}
+		}
+		if uint64(len(seen)) != set.Size() {
+			t.Fatalf("%d addresses yielded, Size says %d", len(seen), set.Size())
+		}
+		want := 0
+		for a := r.Start; ; a = a.Next() {
+			if !r.Reserved(a) && !ex.Contains(a) {
+				want++
+			}
+			if a == r.End {
+				break
+			}
+		}
+		if len(seen) != want {
+			t.Fatalf("%d addresses yielded, %d allocatable in %s minus %s", len(seen), want, r, ex)
+		}
+	})
+}
