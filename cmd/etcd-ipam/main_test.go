@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/testutils"
 
@@ -226,5 +228,39 @@ func TestSequentialAddsGetConsecutiveAddressesAndSkipAJustFreedOne(t *testing.T)
 	add("pod10")
 	if a := add("pod11"); a != "192.168.91.102" {
 		t.Fatalf("after wrapping the next ADD got %s, want the freed .102", a)
+	}
+}
+
+// Each allocation records who holds it: container, interface, pod
+// namespace, name and UID from CNI_ARGS, node, network and time.
+func TestAllocationRecordsItsHolder(t *testing.T) {
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
+	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24", "nodeName": "node-7"})
+	before := time.Now().Add(-time.Second)
+	r.mustExec("ADD", "rec-ctr", "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_UID=0b7c-11;K8S_POD_INFRA_CONTAINER_ID=rec-ctr", conf)
+	ctx, cancel := ctxTimeout(5 * time.Second)
+	defer cancel()
+	for _, key := range []string{r.prefix + "/subnets/10.0.0.0-24/ip/010.000.000.002", r.prefix + "/owners/rec-ctr/net1"} {
+		resp, err := r.cli.Get(ctx, key)
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("get %s: %v (%d keys)", key, err, len(resp.Kvs))
+		}
+		var rec struct {
+			ipam.Allocation
+		}
+		if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		got := rec.Record
+		want := ipam.Record{ContainerID: "rec-ctr", IfName: "net1", PodNamespace: "shop", PodName: "web-0", PodUID: "0b7c-11", Node: "node-7", Network: "underlay", Time: got.Time}
+		if got != want {
+			t.Errorf("%s records %+v, want %+v", key, got, want)
+		}
+		if got.Time.Before(before) || got.Time.After(time.Now()) {
+			t.Errorf("%s records time %s", key, got.Time)
+		}
+		if strings.HasSuffix(key, "/net1") && (len(rec.Addrs) != 1 || rec.Addrs[0].Addr.String() != "10.0.0.2") {
+			t.Errorf("owner record lists %+v", rec.Addrs)
+		}
 	}
 }
