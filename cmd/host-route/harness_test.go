@@ -47,6 +47,15 @@ func startHostEcho(t testing.TB, n *testenv.Node) {
 // it is nil (the control case).
 func conflist(t testing.TB, n *testenv.Node, cniVersion string, hostRoute map[string]any) *libcni.NetworkConfigList {
 	t.Helper()
+	return namedConflist(t, n, "underlay", 50, cniVersion, hostRoute)
+}
+
+// namedConflist is conflist for network name, whose pods get .first to
+// .first+49 of the IPv4 subnet and the IPv6 addresses written with the same
+// digits (fd10::50 for .50). first+49 must stay below the host's .152.
+func namedConflist(t testing.TB, n *testenv.Node, name string, first int, cniVersion string, hostRoute map[string]any) *libcni.NetworkConfigList {
+	t.Helper()
+	last := first + 49
 	plugins := []any{map[string]any{
 		"type":   "macvlan",
 		"master": master,
@@ -55,8 +64,8 @@ func conflist(t testing.TB, n *testenv.Node, cniVersion string, hostRoute map[st
 			"type":    "host-local",
 			"dataDir": filepath.Join(n.Dir, "ipam"),
 			"ranges": []any{
-				[]any{map[string]any{"subnet": "10.10.20.0/24", "rangeStart": "10.10.20.50", "rangeEnd": "10.10.20.99", "gateway": "10.10.20.1"}},
-				[]any{map[string]any{"subnet": "fd10::/64", "rangeStart": "fd10::50", "rangeEnd": "fd10::99", "gateway": "fd10::1"}},
+				[]any{map[string]any{"subnet": "10.10.20.0/24", "rangeStart": fmt.Sprintf("10.10.20.%d", first), "rangeEnd": fmt.Sprintf("10.10.20.%d", last), "gateway": "10.10.20.1"}},
+				[]any{map[string]any{"subnet": "fd10::/64", "rangeStart": fmt.Sprintf("fd10::%d", first), "rangeEnd": fmt.Sprintf("fd10::%d", last), "gateway": "fd10::1"}},
 			},
 			"routes": []any{map[string]any{"dst": "0.0.0.0/0"}, map[string]any{"dst": "::/0"}},
 		},
@@ -64,7 +73,7 @@ func conflist(t testing.TB, n *testenv.Node, cniVersion string, hostRoute map[st
 	if hostRoute != nil {
 		plugins = append(plugins, hostRoute)
 	}
-	raw, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": "underlay", "plugins": plugins})
+	raw, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": name, "plugins": plugins})
 	if err != nil {
 		t.Fatal(err)
 	}

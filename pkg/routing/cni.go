@@ -16,7 +16,7 @@ const commandTimeout = 30 * time.Second
 
 // Funcs wires the CNI commands for skel.PluginMainFuncs.
 func Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus}
+	return skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, GC: cmdGC, Status: cmdStatus}
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
@@ -63,6 +63,20 @@ func cmdCheck(args *skel.CmdArgs) error {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	if err := Check(ctx, c, AttachmentFromArgs(args)); err != nil {
+		return CNIError(err)
+	}
+	return nil
+}
+
+func cmdGC(args *skel.CmdArgs) error {
+	c, err := ParseConfig(args.StdinData)
+	if err != nil {
+		return CNIError(err)
+	}
+	log, closeLog := logger(c)
+	defer closeLog()
+	if err := GC(c); err != nil {
+		log.Error("GC failed", "network", c.Raw.Name, "error", err)
 		return CNIError(err)
 	}
 	return nil

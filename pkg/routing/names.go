@@ -24,10 +24,13 @@ func HostVethName(containerID, ifName string) string {
 	return "hr" + hex.EncodeToString(id[:6])
 }
 
+// tablePrefix starts every table host-route makes.
+const tablePrefix = "meta_cni_hr_"
+
 // TableName is the pod's own nftables table (family inet).
 func TableName(containerID, ifName string) string {
 	id := attachmentID(containerID, ifName)
-	return "meta_cni_hr_" + hex.EncodeToString(id[:6])
+	return tablePrefix + hex.EncodeToString(id[:6])
 }
 
 // vethMACs are fixed per attachment, so a repeated ADD reproduces the same

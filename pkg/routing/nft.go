@@ -159,20 +159,34 @@ func nftAvailable() error {
 	return nil
 }
 
-// tableComment identifies the attachment for an operator reading `nft list
-// ruleset`. The IDs come from the runtime, so only plain characters survive.
-func tableComment(containerID, ifName string) string {
-	keep := func(r rune) rune {
+// tableComment identifies the attachment and its network for an operator
+// reading `nft list ruleset`, and for GC, which only touches its own
+// network's tables. The IDs come from the runtime, so only plain characters
+// survive.
+func tableComment(network, containerID, ifName string) string {
+	c := "host-route " + plain(network) + " " + plain(containerID) + " " + plain(ifName)
+	if len(c) > 120 {
+		c = c[:120]
+	}
+	return c
+}
+
+// commentNetwork is the network a table comment names.
+func commentNetwork(comment string) string {
+	f := strings.Fields(comment)
+	if len(f) < 2 || f[0] != "host-route" {
+		return ""
+	}
+	return f[1]
+}
+
+func plain(s string) string {
+	return strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
 			return r
 		}
 		return '_'
-	}
-	c := "host-route " + strings.Map(keep, containerID) + " " + strings.Map(keep, ifName)
-	if len(c) > 100 {
-		c = c[:100]
-	}
-	return c
+	}, s)
 }
 
 func nfproto(ip net.IP) byte {

@@ -88,12 +88,18 @@ func TestNatTableAsNftSeesIt(t *testing.T) {
 	}
 }
 
-func TestTableCommentNeedsNoQuoting(t *testing.T) {
-	got := tableComment(`c1"; flush ruleset; "`, "eth0")
-	if want := "host-route c1___flush_ruleset___ eth0"; got != want {
+func TestTableCommentNeedsNoQuotingAndNamesTheNetwork(t *testing.T) {
+	got := tableComment("underlay", `c1"; flush ruleset; "`, "eth0")
+	if want := "host-route underlay c1___flush_ruleset___ eth0"; got != want {
 		t.Errorf("tableComment = %q, want %q", got, want)
 	}
-	if got := tableComment(strings.Repeat("a", 200), "eth0"); len(got) > 100 {
+	if n := commentNetwork(got); n != "underlay" {
+		t.Errorf("commentNetwork(%q) = %q", got, n)
+	}
+	if got := tableComment("n", strings.Repeat("a", 200), "eth0"); len(got) > 120 {
 		t.Errorf("tableComment is %d characters long", len(got))
+	}
+	if n := commentNetwork("something else"); n != "" {
+		t.Errorf("commentNetwork of a foreign comment = %q", n)
 	}
 }

@@ -187,7 +187,7 @@ func Status(c *Config) error {
 func newNatTable(c *Config, a Attachment, podIPs, hosts []net.IP) natTable {
 	return natTable{
 		Name:    TableName(a.ContainerID, a.IfName),
-		Comment: tableComment(a.ContainerID, a.IfName),
+		Comment: tableComment(c.Raw.Name, a.ContainerID, a.IfName),
 		PodIPs:  podIPs,
 		HostIPs: hosts,
 		Masq:    c.IPMasq,

@@ -15,6 +15,7 @@ import (
 // vethPlan is everything veth mode needs, computed before the first change.
 type vethPlan struct {
 	HostName, PodName string
+	Alias             string // marks the host end as this network's, for GC
 	HostMAC, PodMAC   net.HardwareAddr
 	PodIPs, HostIPs   []net.IP
 	CIDRs             []*net.IPNet
@@ -25,6 +26,7 @@ func newVethPlan(c *Config, a Attachment, podIPs, hostIPs []net.IP) vethPlan {
 	hostMAC, podMAC := vethMACs(a.ContainerID, a.IfName)
 	return vethPlan{
 		HostName: HostVethName(a.ContainerID, a.IfName),
+		Alias:    vethAlias(c.Raw.Name),
 		PodName:  c.ContainerInterface,
 		HostMAC:  hostMAC,
 		PodMAC:   podMAC,
@@ -66,7 +68,7 @@ func addVeth(ctx context.Context, p vethPlan, a Attachment, podNS ns.NetNS) (ifa
 	}
 
 	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: p.HostName, MTU: p.MTU, HardwareAddr: p.HostMAC},
+		LinkAttrs:        netlink.LinkAttrs{Name: p.HostName, MTU: p.MTU, HardwareAddr: p.HostMAC, Alias: p.Alias},
 		PeerName:         p.PodName,
 		PeerHardwareAddr: p.PodMAC,
 		PeerNamespace:    netlink.NsFd(int(podNS.Fd())),
@@ -176,6 +178,9 @@ func deleteLinkByName(name string) error {
 	}
 	return nil
 }
+
+// vethAlias is the host end's alias: which network's host-route made it.
+func vethAlias(network string) string { return "meta-cni host-route " + plain(network) }
 
 func hasV6(ips []net.IP) bool {
 	for _, ip := range ips {
