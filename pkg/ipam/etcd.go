@@ -79,6 +79,10 @@ func (e *Etcd) classify(err error) error {
 	if terr := tlsProblem(e.Config, err); terr != nil {
 		return terr
 	}
+	var ng *NoGatewayError
+	if errors.As(err, &ng) {
+		return fieldErr(e.Config.EndpointsField, "%v", ng)
+	}
 	var ee *EtcdError
 	if errors.As(err, &ee) && (ee.Code == codeUnauthenticated || ee.Code == codePermissionDenied) {
 		return fieldErr("ipam.etcd", "etcd rejected the request: %v", ee)
@@ -91,7 +95,8 @@ func transient(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return false
 	}
-	if tlsProblem(EtcdConfig{}, err) != nil {
+	var ng *NoGatewayError
+	if tlsProblem(EtcdConfig{}, err) != nil || errors.As(err, &ng) {
 		return false
 	}
 	var ee *EtcdError

@@ -38,6 +38,13 @@ func (e *EtcdError) Error() string {
 	return fmt.Sprintf("etcd %s: %s (code %d)", e.Endpoint, e.Message, e.Code)
 }
 
+// NoGatewayError is an endpoint that does not serve etcd's JSON gateway.
+type NoGatewayError struct{ Endpoint string }
+
+func (e *NoGatewayError) Error() string {
+	return fmt.Sprintf("%s does not serve etcd's JSON gateway (POST /v3/kv/txn answers 404): is it an etcd v3 client URL, with --enable-grpc-gateway left on?", e.Endpoint)
+}
+
 // gRPC codes etcd answers with that a retry cannot fix.
 const (
 	codeInvalidArgument    = 3
@@ -199,6 +206,10 @@ func (g *gateway) Txn(ctx context.Context, cmps []Cmp, then, els []Op) (*TxnResp
 		if ctx.Err() != nil || (errors.As(err, &ee) && !retryOnOther(ee)) {
 			return nil, err
 		}
+		var ng *NoGatewayError
+		if errors.As(err, &ng) && i == len(g.urls)-1 {
+			return nil, err
+		}
 	}
 	return nil, lastErr
 }
@@ -227,6 +238,9 @@ func (g *gateway) post(ctx context.Context, base string, body []byte) (*TxnRespo
 	raw, err := io.ReadAll(hresp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: read response: %w", base, err)
+	}
+	if hresp.StatusCode == http.StatusNotFound {
+		return nil, &NoGatewayError{Endpoint: base}
 	}
 	if hresp.StatusCode != http.StatusOK {
 		var je jsonError

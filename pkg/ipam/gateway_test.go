@@ -2,10 +2,14 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +74,26 @@ func TestAnUnreachableOrHungMemberIsSkipped(t *testing.T) {
 				t.Fatalf("allocate with a %s member first took %s", name, took)
 			}
 		})
+	}
+}
+
+// An endpoint that is not etcd's client URL is a config error, at once.
+func TestAnEndpointWithoutTheGatewayIsAConfigError(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	e, err := Connect(EtcdConfig{Endpoints: []string{srv.URL}, DialTimeout: time.Second, RequestTimeout: 3 * time.Second, Prefix: "/x", EndpointsField: "ipam.etcd.endpoints"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s := NewStore(e, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	start := time.Now()
+	_, err = s.Allocate(context.Background(), Request{Owner: owner("c1"), Sets: []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/24", "", "", ""})}})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "ipam.etcd.endpoints" || !strings.Contains(ce.Msg, "JSON gateway") {
+		t.Fatalf("allocate against a non-etcd endpoint: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the config error took %s", took)
 	}
 }
