@@ -35,7 +35,15 @@ type Store struct {
 
 // NewStore wraps a connected client.
 func NewStore(e *Etcd, network string, log *slog.Logger) *Store {
-	return &Store{KV: e.kv, Prefix: e.Config.Prefix, Network: network, Window: DefaultWindow, Log: log, classify: e.classify, claims: newClaims()}
+	s := NewStoreKV(e.kv, e.Config.Prefix, network, log)
+	s.classify = e.classify
+	return s
+}
+
+// NewStoreKV is a store over any KV, such as etcdv3.KV for a caller that
+// keeps a gRPC connection warm.
+func NewStoreKV(kv KV, prefix, network string, log *slog.Logger) *Store {
+	return &Store{KV: kv, Prefix: prefix, Network: network, Window: DefaultWindow, Log: log, claims: newClaims()}
 }
 
 // Request is one ADD: who asks, from which range sets, and any static
