@@ -7,8 +7,9 @@
 //     order is address order) and cursor.go;
 //   - the store: store.go and release.go, one guarded etcd transaction per
 //     change, over the small KV interface of kv.go, which gateway.go serves
-//     from etcd's JSON gateway; claim.go keeps goroutines of one process
-//     from racing each other;
+//     from etcd's JSON gateway (package etcdv3 serves it over gRPC for
+//     long-lived callers); claim.go keeps goroutines of one process from
+//     racing each other;
 //   - the plugin: config*.go, etcd.go and tls.go (connection and TLS
 //     errors that name the field), plugin.go (the CNI verbs and their error
 //     codes) and inspect.go (`etcd-ipam pool`).
