@@ -14,15 +14,11 @@ func toU128(a netip.Addr) u128 {
 	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
-func (u u128) addr(is4 bool) netip.Addr {
+func (u u128) addr() netip.Addr {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], u.hi)
 	binary.BigEndian.PutUint64(b[8:], u.lo)
-	a := netip.AddrFrom16(b)
-	if is4 {
-		return a.Unmap()
-	}
-	return a
+	return netip.AddrFrom16(b)
 }
 
 func (u u128) add(n uint64) u128 {
@@ -59,7 +55,7 @@ func addrAdd(a netip.Addr, n uint64) (netip.Addr, bool) {
 	if r.hi < u.hi {
 		return netip.Addr{}, false
 	}
-	return r.addr(false), true
+	return r.addr(), true
 }
 
 // addrCount is the number of addresses in [first, last], saturating at the
@@ -87,16 +83,9 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
-// minAddr and maxAddr pick the lower or higher of two addresses.
+// minAddr picks the lower of two addresses.
 func minAddr(a, b netip.Addr) netip.Addr {
 	if a.Compare(b) <= 0 {
-		return a
-	}
-	return b
-}
-
-func maxAddr(a, b netip.Addr) netip.Addr {
-	if a.Compare(b) >= 0 {
 		return a
 	}
 	return b
