@@ -14,7 +14,8 @@ import (
 )
 
 // TestGCRemovesOnlyStaleAttachmentsOfItsNetwork adds two pods on one
-// network and one on another, then GCs the first network keeping one pod.
+// network and one on another, then runs host-route's GC for the first
+// network keeping one pod.
 // Only the other pod of that network loses its veth and table; the kept pod
 // and the other network's pod still pass CHECK, and DEL of everything,
 // including the collected pod, leaves the node as it was.
@@ -31,8 +32,13 @@ func TestGCRemovesOnlyStaleAttachmentsOfItsNetwork(t *testing.T) {
 	stale, _ := addPod(t, n, mine, "gc-stale")
 	foreign, _ := addPod(t, n, other, "gc-foreign")
 
-	err := n.GC(ctx, mine, &libcni.GCArgs{ValidAttachments: []types.GCAttachment{{ContainerID: keep.ContainerID, IfName: keep.IfName}}})
-	if err != nil {
+	// host-route's GC alone: libcni's GCNetworkList would first DEL the
+	// stale attachment from its own cache and prove nothing about the plugin.
+	gc := map[string]any{"cni.dev/valid-attachments": []types.GCAttachment{{ContainerID: keep.ContainerID, IfName: keep.IfName}}}
+	for k, v := range conf {
+		gc[k] = v
+	}
+	if _, err := execHostRoute(n, "GC", keep, hostRouteStdin(t, "1.1.0", gc, nil)); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	links, err := testenv.Links(n.NS)

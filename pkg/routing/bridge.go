@@ -30,7 +30,7 @@ func newBridgePlan(c *Config, a Attachment, podNS ns.NetNS, podIPs, hostIPs []ne
 	p := bridgePlan{
 		Metric: attachmentMetric(a.ContainerID, a.IfName),
 		PodIPs: podIPs, HostIPs: hostIPs,
-		CIDRs: append(append([]*net.IPNet{}, c.ServiceCIDRs...), c.ExtraCIDRs...),
+		CIDRs: c.routedCIDRs(),
 	}
 	var err error
 	if p.Master, err = resolveMaster(c, a, podNS); err != nil {
@@ -69,6 +69,9 @@ func podParent(ifName string, podNS ns.NetNS) (netlink.Link, error) {
 			}
 			return fmt.Errorf("find pod interface %s: %w", ifName, err)
 		}
+		if _, ok := link.(*netlink.Macvlan); !ok {
+			return configErr("master", "not set, and pod interface %s is a %s, not a macvlan whose parent it could default to", ifName, link.Type())
+		}
 		parent = link.Attrs().ParentIndex
 		return nil
 	}); err != nil {
@@ -87,6 +90,10 @@ func podParent(ifName string, podNS ns.NetNS) (netlink.Link, error) {
 // addBridge ensures the shared sub-interface and the host routes under the
 // node's lock, then installs the pod's routes through its own interface.
 func addBridge(ctx context.Context, p bridgePlan, a Attachment, podNS ns.NetNS) (err error) {
+	// Reject a CIDR without a host IP of its family before the first change.
+	if _, err := podSide(0, p.PodIPs, p.HostIPs, p.CIDRs, nil); err != nil {
+		return err
+	}
 	unlock, err := lockNetns(ctx, p.Name)
 	if err != nil {
 		return err
@@ -99,6 +106,7 @@ func addBridge(ctx context.Context, p bridgePlan, a Attachment, podNS ns.NetNS) 
 	// Runs after unlock: delBridgeHost takes the lock itself.
 	defer func() {
 		if err != nil {
+			_ = delBridgePod(a, podNS)
 			_ = delBridgeHost(ctx, p.Name, p.Metric)
 		}
 	}()
@@ -125,8 +133,7 @@ func addBridge(ctx context.Context, p bridgePlan, a Attachment, podNS ns.NetNS) 
 func ensureBridge(master netlink.Link, name string) (netlink.Link, error) {
 	link, err := netlinksafe.LinkByName(name)
 	if err == nil {
-		mv, ok := link.(*netlink.Macvlan)
-		if !ok || mv.Mode != netlink.MACVLAN_MODE_BRIDGE || mv.ParentIndex != master.Attrs().Index {
+		if !isBridgeOn(link, master) {
 			return nil, configErr("bridge", "%q exists but is not a bridge-mode macvlan on %s", name, master.Attrs().Name)
 		}
 		if link.Attrs().Flags&net.FlagUp == 0 {
@@ -159,9 +166,10 @@ func ensureBridge(master netlink.Link, name string) (netlink.Link, error) {
 	return link, nil
 }
 
-// setUpBridge marks the new sub-interface as ours, lets it forward (the
-// pod's Service traffic enters here), and keeps it from answering ARP on the
-// wire for the host's addresses: pods get a fixed neighbour entry instead.
+// setUpBridge marks the new sub-interface as ours (the kernel ignores an
+// alias given at creation), lets it forward (the pod's Service traffic
+// enters here), and keeps it from answering ARP on the wire for the host's
+// addresses: pods get a fixed neighbour entry instead.
 func setUpBridge(name string) (netlink.Link, error) {
 	link, err := netlinksafe.LinkByName(name)
 	if err != nil {
@@ -198,10 +206,9 @@ func delBridgeHost(ctx context.Context, name string, metric int) error {
 		}
 		return fmt.Errorf("find %s: %w", name, err)
 	}
-	routes, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL,
-		&netlink.Route{LinkIndex: link.Attrs().Index, Protocol: RouteProtocol}, netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL)
+	routes, err := ownRoutes(link)
 	if err != nil {
-		return fmt.Errorf("list routes through %s: %w", name, err)
+		return err
 	}
 	left := 0
 	for i := range routes {
@@ -217,6 +224,12 @@ func delBridgeHost(ctx context.Context, name string, metric int) error {
 		return nil
 	}
 	return deleteLinkByName(name)
+}
+
+// isBridgeOn is true for a bridge-mode macvlan on master.
+func isBridgeOn(link, master netlink.Link) bool {
+	mv, ok := link.(*netlink.Macvlan)
+	return ok && mv.Mode == netlink.MACVLAN_MODE_BRIDGE && mv.ParentIndex == master.Attrs().Index
 }
 
 // ownBridges lists the sub-interfaces host-route made: DEL's last resort
@@ -256,8 +269,7 @@ func checkBridge(p bridgePlan, a Attachment, podNS ns.NetNS) error {
 	if err != nil {
 		return fmt.Errorf("host sub-interface %s: %w", p.Name, err)
 	}
-	mv, ok := link.(*netlink.Macvlan)
-	if !ok || mv.Mode != netlink.MACVLAN_MODE_BRIDGE || mv.ParentIndex != p.Master.Attrs().Index {
+	if !isBridgeOn(link, p.Master) {
 		return fmt.Errorf("%s is not a bridge-mode macvlan on %s", p.Name, p.Master.Attrs().Name)
 	}
 	if link.Attrs().Flags&net.FlagUp == 0 {

@@ -60,9 +60,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if err != nil {
 		return CNIError(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	if err := Check(ctx, c, AttachmentFromArgs(args)); err != nil {
+	if err := Check(c, AttachmentFromArgs(args)); err != nil {
 		return CNIError(err)
 	}
 	return nil

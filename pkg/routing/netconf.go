@@ -137,6 +137,11 @@ func ParseConfig(stdin []byte) (*Config, error) {
 	return c, nil
 }
 
+// routedCIDRs are the destinations the pod reaches via the host.
+func (c *Config) routedCIDRs() []*net.IPNet {
+	return append(append([]*net.IPNet{}, c.ServiceCIDRs...), c.ExtraCIDRs...)
+}
+
 func parseCIDRs(field string, in []string) ([]*net.IPNet, error) {
 	var out []*net.IPNet
 	for i, s := range in {

@@ -10,9 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
-	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/vishvananda/netlink"
 )
 
 // Attachment identifies the pod interface host-route serves.
@@ -56,9 +54,6 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 		if err != nil {
 			return nil, err
 		}
-		if _, err := podSide(0, podIPs, hosts, p.CIDRs, nil); err != nil {
-			return nil, err
-		}
 		if err := addBridge(ctx, p, a, podNS); err != nil {
 			return nil, err
 		}
@@ -70,7 +65,7 @@ func Add(ctx context.Context, c *Config, a Attachment) (*current.Result, error) 
 		}
 	default:
 		p := newVethPlan(c, a, podIPs, hosts)
-		ifaces, err := addVeth(ctx, p, a, podNS)
+		ifaces, err := addVeth(p, a, podNS)
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +129,7 @@ func bridgeNames(c *Config, a Attachment, podNS ns.NetNS) ([]string, error) {
 
 // Check verifies the links, the routes on both sides and the pod's
 // nftables table.
-func Check(ctx context.Context, c *Config, a Attachment) error {
+func Check(c *Config, a Attachment) error {
 	_, podIPs, err := prevResult(c, a.IfName)
 	if err != nil {
 		return err
@@ -226,28 +221,6 @@ func prevResult(c *Config, ifName string) (*current.Result, []net.IP, error) {
 		}
 	}
 	return res, ips, nil
-}
-
-// podAddrs lists the global addresses of the pod interface.
-func podAddrs(podNS ns.NetNS, ifName string) []net.IP {
-	var ips []net.IP
-	_ = podNS.Do(func(ns.NetNS) error {
-		link, err := netlinksafe.LinkByName(ifName)
-		if err != nil {
-			return err
-		}
-		addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_ALL)
-		if err != nil {
-			return err
-		}
-		for _, a := range addrs {
-			if a.Scope == int(netlink.SCOPE_UNIVERSE) {
-				ips = append(ips, normalise(a.IP))
-			}
-		}
-		return nil
-	})
-	return ips
 }
 
 // CNIError maps an error to the CNI error the runtime receives.

@@ -130,10 +130,9 @@ func (s linkSide) check() error {
 // the permanent neighbour entries of their host next hops. It needs no
 // record of what was added: the protocol marks it.
 func removeOwnRoutes(link netlink.Link) error {
-	routes, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL,
-		&netlink.Route{LinkIndex: link.Attrs().Index, Protocol: RouteProtocol}, netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL)
+	routes, err := ownRoutes(link)
 	if err != nil {
-		return fmt.Errorf("list routes through %s: %w", link.Attrs().Name, err)
+		return err
 	}
 	var errs []error
 	for i := range routes {
@@ -149,6 +148,16 @@ func removeOwnRoutes(link netlink.Link) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ownRoutes lists the routes host-route added through link, both families.
+func ownRoutes(link netlink.Link) ([]netlink.Route, error) {
+	routes, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL,
+		&netlink.Route{LinkIndex: link.Attrs().Index, Protocol: RouteProtocol}, netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("list routes through %s: %w", link.Attrs().Name, err)
+	}
+	return routes, nil
 }
 
 func permanentNeigh(link int, ip net.IP, mac net.HardwareAddr) netlink.Neigh {

@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -32,14 +31,18 @@ func newVethPlan(c *Config, a Attachment, podIPs, hostIPs []net.IP) vethPlan {
 		PodMAC:   podMAC,
 		PodIPs:   podIPs,
 		HostIPs:  hostIPs,
-		CIDRs:    append(append([]*net.IPNet{}, c.ServiceCIDRs...), c.ExtraCIDRs...),
+		CIDRs:    c.routedCIDRs(),
 		MTU:      c.MTU,
 	}
 }
 
 // addVeth creates the pair and both sides' routes. It runs in the host
 // namespace and undoes itself on failure.
-func addVeth(ctx context.Context, p vethPlan, a Attachment, podNS ns.NetNS) (ifaces []*current.Interface, err error) {
+func addVeth(p vethPlan, a Attachment, podNS ns.NetNS) (ifaces []*current.Interface, err error) {
+	// Reject a CIDR without a host IP of its family before the first change.
+	if _, err := podSide(0, p.PodIPs, p.HostIPs, p.CIDRs, nil); err != nil {
+		return nil, err
+	}
 	// A repeated ADD starts over: the old pair (and with it every route and
 	// neighbour through it) goes, and the same names and MACs come back.
 	if err := deleteLinkByName(p.HostName); err != nil {
@@ -63,12 +66,8 @@ func addVeth(ctx context.Context, p vethPlan, a Attachment, podNS ns.NetNS) (ifa
 	if p.MTU == 0 {
 		p.MTU = podMTU
 	}
-	if _, err := podSide(0, p.PodIPs, p.HostIPs, p.CIDRs, nil); err != nil {
-		return nil, err
-	}
-
 	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: p.HostName, MTU: p.MTU, HardwareAddr: p.HostMAC, Alias: p.Alias},
+		LinkAttrs:        netlink.LinkAttrs{Name: p.HostName, MTU: p.MTU, HardwareAddr: p.HostMAC},
 		PeerName:         p.PodName,
 		PeerHardwareAddr: p.PodMAC,
 		PeerNamespace:    netlink.NsFd(int(podNS.Fd())),
@@ -84,6 +83,10 @@ func addVeth(ctx context.Context, p vethPlan, a Attachment, podNS ns.NetNS) (ifa
 	host, err := netlinksafe.LinkByName(p.HostName)
 	if err != nil {
 		return nil, fmt.Errorf("find new veth %s: %w", p.HostName, err)
+	}
+	// The kernel ignores an alias given at creation.
+	if err := netlink.LinkSetAlias(host, p.Alias); err != nil {
+		return nil, fmt.Errorf("set alias of %s: %w", p.HostName, err)
 	}
 	if err := forwardLink(p.HostName, hasV6(p.PodIPs)); err != nil {
 		return nil, err
