@@ -115,9 +115,7 @@ func (s linkSide) check() error {
 		}
 		found := false
 		for _, r := range got {
-			if r.Gw.Equal(want.Gw) || (r.Gw == nil && want.Gw == nil) {
-				found = true
-			}
+			found = found || r.Gw.Equal(want.Gw) // nil equals nil
 		}
 		if !found {
 			errs = append(errs, fmt.Errorf("route %s via %v dev index %d is missing", want.Dst, want.Gw, want.LinkIndex))
