@@ -42,11 +42,13 @@ vet:
 unit:
 	$(GO) test -count=1 -short ./pkg/...
 
+# Every Fuzz target, per package: two packages may use the same target name.
 fuzz:
-	@set -e; for target in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' pkg cmd internal | sed 's/func //'); do \
-		pkg=$$(grep -rlE "^func $$target\(" --include='*_test.go' pkg cmd internal | head -1 | xargs dirname); \
-		echo "fuzz $$target in ./$$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	@set -e; grep -rHoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' pkg cmd internal | sort -u | \
+	while IFS=: read -r file decl; do \
+		target=$${decl#func }; pkg=./$$(dirname $$file); \
+		echo "fuzz $$target in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
 test: vet build tools
