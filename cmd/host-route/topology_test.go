@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
@@ -29,24 +32,10 @@ func TestHostRouteReachesHostAndServices(t *testing.T) {
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			n := newNode(t)
-			startHostEcho(t, n)
 			list := conflist(t, n, "1.1.0", hostRouteConf(tc.mode, tc.extra))
-			a, resA := addPod(t, n, list, "pod-a")
-			b, resB := addPod(t, n, list, "pod-b")
+			a, b, resA, resB := clientAndBackend(t, n, list)
 			for _, v4 := range []bool{true, false} {
-				bIP := podIP(t, resB, v4)
-				testenv.StartEcho(t, b.NS, hostPort(bIP.String(), echoPort))
-				svc := svcV4
-				if !v4 {
-					svc = svcV6
-				}
-				n.AddService(t, svc, hostPort(bIP.String(), echoPort))
-			}
-			for _, v4 := range []bool{true, false} {
-				host, svc := net.ParseIP(hostV4), svcV4
-				if !v4 {
-					host, svc = net.ParseIP(hostV6), svcV6
-				}
+				host, svc := hostAndService(v4)
 				aIP, bIP := podIP(t, resA, v4), podIP(t, resB, v4)
 				for _, c := range []struct {
 					what string
@@ -82,6 +71,32 @@ func TestHostRouteReachesHostAndServices(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clientAndBackend builds what the reachability tests share: an echo server
+// on the node's addresses, a client pod and a backend pod made through
+// list, an echo server in the backend, and per family a ClusterIP DNATed to
+// it.
+func clientAndBackend(t *testing.T, n *testenv.Node, list *libcni.NetworkConfigList) (a, b *testenv.Pod, resA, resB *current.Result) {
+	t.Helper()
+	startHostEcho(t, n)
+	a, resA = addPod(t, n, list, "pod-a")
+	b, resB = addPod(t, n, list, "pod-b")
+	for _, v4 := range []bool{true, false} {
+		backend := hostPort(podIP(t, resB, v4).String(), echoPort)
+		testenv.StartEcho(t, b.NS, backend)
+		_, svc := hostAndService(v4)
+		n.AddService(t, svc, backend)
+	}
+	return a, b, resA, resB
+}
+
+// hostAndService are the node's address and the ClusterIP of a family.
+func hostAndService(v4 bool) (net.IP, string) {
+	if v4 {
+		return net.ParseIP(hostV4), svcV4
+	}
+	return net.ParseIP(hostV6), svcV6
 }
 
 // TestIPMasqHidesPodBehindNode sends the pod's traffic to a server beyond
@@ -135,24 +150,9 @@ func TestIPMasqHidesPodBehindNode(t *testing.T) {
 // proves the checks above test something. Pod to pod still works.
 func TestMacvlanAloneCannotReachHostOrServices(t *testing.T) {
 	n := newNode(t)
-	startHostEcho(t, n)
-	list := conflist(t, n, "1.1.0", nil)
-	a, _ := addPod(t, n, list, "pod-a")
-	b, resB := addPod(t, n, list, "pod-b")
+	a, _, _, resB := clientAndBackend(t, n, conflist(t, n, "1.1.0", nil))
 	for _, v4 := range []bool{true, false} {
-		bIP := podIP(t, resB, v4)
-		testenv.StartEcho(t, b.NS, hostPort(bIP.String(), echoPort))
-		svc := svcV4
-		if !v4 {
-			svc = svcV6
-		}
-		n.AddService(t, svc, hostPort(bIP.String(), echoPort))
-	}
-	for _, v4 := range []bool{true, false} {
-		host, svc := net.ParseIP(hostV4), svcV4
-		if !v4 {
-			host, svc = net.ParseIP(hostV6), svcV6
-		}
+		host, svc := hostAndService(v4)
 		if err := testenv.Ping(a.NS, host, unreachable); err == nil {
 			t.Errorf("pod->host ping (IPv4=%v) works without host-route", v4)
 		}

@@ -284,14 +284,7 @@ func checkBridge(p bridgePlan, a Attachment, podNS ns.NetNS) error {
 		if err != nil {
 			return fmt.Errorf("pod interface %s: %w", a.IfName, err)
 		}
-		side, err := podSide(pl.Attrs().Index, p.PodIPs, p.HostIPs, p.CIDRs, nil)
-		if err != nil {
-			return err
-		}
-		if err := side.check(); err != nil {
-			return fmt.Errorf("pod routes: %w", err)
-		}
-		return nil
+		return checkPodRoutes(pl, p.PodIPs, p.HostIPs, p.CIDRs)
 	}))
 	return errors.Join(errs...)
 }

@@ -16,10 +16,41 @@ const commandTimeout = 30 * time.Second
 
 // Funcs wires the CNI commands for skel.PluginMainFuncs.
 func Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, GC: cmdGC, Status: cmdStatus}
+	return skel.CNIFuncs{
+		Add: func(args *skel.CmdArgs) error {
+			return command("ADD", args, func(ctx context.Context, c *Config, a Attachment) error {
+				res, err := Add(ctx, c, a)
+				if err != nil {
+					return err
+				}
+				return types.PrintResult(res, c.Raw.CNIVersion)
+			})
+		},
+		Del: func(args *skel.CmdArgs) error {
+			return command("DEL", args, func(ctx context.Context, c *Config, a Attachment) error { return Del(ctx, c, a) })
+		},
+		Check: func(args *skel.CmdArgs) error {
+			return command("CHECK", args, func(_ context.Context, c *Config, a Attachment) error { return Check(c, a) })
+		},
+		GC: func(args *skel.CmdArgs) error {
+			return command("GC", args, func(_ context.Context, c *Config, _ Attachment) error { return GC(c) })
+		},
+		Status: func(args *skel.CmdArgs) error {
+			c, err := ParseConfig(args.StdinData)
+			if err != nil {
+				return CNIError(err)
+			}
+			if err := Status(c); err != nil {
+				return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
+			}
+			return nil
+		},
+	}
 }
 
-func cmdAdd(args *skel.CmdArgs) error {
+// command parses the config, bounds the command by commandTimeout, logs
+// its outcome and turns its error into the CNI error the runtime receives.
+func command(verb string, args *skel.CmdArgs, fn func(context.Context, *Config, Attachment) error) error {
 	c, err := ParseConfig(args.StdinData)
 	if err != nil {
 		return CNIError(err)
@@ -29,65 +60,12 @@ func cmdAdd(args *skel.CmdArgs) error {
 	log, closeLog := logger(c)
 	defer closeLog()
 	start := time.Now()
-	res, err := Add(ctx, c, AttachmentFromArgs(args))
-	if err != nil {
-		log.Error("ADD failed", "containerID", args.ContainerID, "ifname", args.IfName, "mode", c.Mode, "error", err)
+	attrs := []any{"containerID", args.ContainerID, "ifname", args.IfName, "network", c.Raw.Name, "mode", c.Mode}
+	if err := fn(ctx, c, AttachmentFromArgs(args)); err != nil {
+		log.Error(verb+" failed", append(attrs, "error", err)...)
 		return CNIError(err)
 	}
-	log.Info("ADD", "containerID", args.ContainerID, "ifname", args.IfName, "mode", c.Mode, "took", time.Since(start))
-	return types.PrintResult(res, c.Raw.CNIVersion)
-}
-
-func cmdDel(args *skel.CmdArgs) error {
-	c, err := ParseConfig(args.StdinData)
-	if err != nil {
-		return CNIError(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	log, closeLog := logger(c)
-	defer closeLog()
-	if err := Del(ctx, c, AttachmentFromArgs(args)); err != nil {
-		log.Error("DEL failed", "containerID", args.ContainerID, "ifname", args.IfName, "mode", c.Mode, "error", err)
-		return CNIError(err)
-	}
-	log.Info("DEL", "containerID", args.ContainerID, "ifname", args.IfName, "mode", c.Mode)
-	return nil
-}
-
-func cmdCheck(args *skel.CmdArgs) error {
-	c, err := ParseConfig(args.StdinData)
-	if err != nil {
-		return CNIError(err)
-	}
-	if err := Check(c, AttachmentFromArgs(args)); err != nil {
-		return CNIError(err)
-	}
-	return nil
-}
-
-func cmdGC(args *skel.CmdArgs) error {
-	c, err := ParseConfig(args.StdinData)
-	if err != nil {
-		return CNIError(err)
-	}
-	log, closeLog := logger(c)
-	defer closeLog()
-	if err := GC(c); err != nil {
-		log.Error("GC failed", "network", c.Raw.Name, "error", err)
-		return CNIError(err)
-	}
-	return nil
-}
-
-func cmdStatus(args *skel.CmdArgs) error {
-	c, err := ParseConfig(args.StdinData)
-	if err != nil {
-		return CNIError(err)
-	}
-	if err := Status(c); err != nil {
-		return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
-	}
+	log.Info(verb, append(attrs, "took", time.Since(start))...)
 	return nil
 }
 

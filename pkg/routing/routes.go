@@ -124,6 +124,19 @@ func (s linkSide) check() error {
 	return errors.Join(errs...)
 }
 
+// checkPodRoutes verifies, inside the pod, the routes podSide wants
+// through link.
+func checkPodRoutes(link netlink.Link, podIPs, hostIPs []net.IP, cidrs []*net.IPNet) error {
+	side, err := podSide(link.Attrs().Index, podIPs, hostIPs, cidrs, nil)
+	if err != nil {
+		return err
+	}
+	if err := side.check(); err != nil {
+		return fmt.Errorf("pod routes: %w", err)
+	}
+	return nil
+}
+
 // removeOwnRoutes deletes every route host-route added through link, with
 // the permanent neighbour entries of their host next hops. It needs no
 // record of what was added: the protocol marks it.

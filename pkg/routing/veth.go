@@ -156,14 +156,7 @@ func checkVeth(p vethPlan, podNS ns.NetNS) error {
 		if link.Attrs().Flags&net.FlagUp == 0 {
 			return fmt.Errorf("pod veth %s is down", p.PodName)
 		}
-		side, err := podSide(link.Attrs().Index, p.PodIPs, p.HostIPs, p.CIDRs, nil)
-		if err != nil {
-			return err
-		}
-		if err := side.check(); err != nil {
-			return fmt.Errorf("pod routes: %w", err)
-		}
-		return nil
+		return checkPodRoutes(link, p.PodIPs, p.HostIPs, p.CIDRs)
 	})
 	return errors.Join(append(errs, err)...)
 }
