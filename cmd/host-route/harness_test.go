@@ -55,20 +55,29 @@ func conflist(t testing.TB, n *testenv.Node, cniVersion string, hostRoute map[st
 // digits (fd10::50 for .50). first+49 must stay below the host's .152.
 func namedConflist(t testing.TB, n *testenv.Node, name string, first int, cniVersion string, hostRoute map[string]any) *libcni.NetworkConfigList {
 	t.Helper()
+	return familyConflist(t, n, name, first, []bool{true, false}, cniVersion, hostRoute)
+}
+
+// familyConflist is namedConflist with only the address families listed
+// (true for IPv4, false for IPv6).
+func familyConflist(t testing.TB, n *testenv.Node, name string, first int, v4s []bool, cniVersion string, hostRoute map[string]any) *libcni.NetworkConfigList {
+	t.Helper()
 	last := first + 49
+	var ranges, routes []any
+	for _, v4 := range v4s {
+		if v4 {
+			ranges = append(ranges, []any{map[string]any{"subnet": "10.10.20.0/24", "rangeStart": fmt.Sprintf("10.10.20.%d", first), "rangeEnd": fmt.Sprintf("10.10.20.%d", last), "gateway": "10.10.20.1"}})
+			routes = append(routes, map[string]any{"dst": "0.0.0.0/0"})
+		} else {
+			ranges = append(ranges, []any{map[string]any{"subnet": "fd10::/64", "rangeStart": fmt.Sprintf("fd10::%d", first), "rangeEnd": fmt.Sprintf("fd10::%d", last), "gateway": "fd10::1"}})
+			routes = append(routes, map[string]any{"dst": "::/0"})
+		}
+	}
 	plugins := []any{map[string]any{
 		"type":   "macvlan",
 		"master": master,
 		"mode":   "bridge",
-		"ipam": map[string]any{
-			"type":    "host-local",
-			"dataDir": filepath.Join(n.Dir, "ipam"),
-			"ranges": []any{
-				[]any{map[string]any{"subnet": "10.10.20.0/24", "rangeStart": fmt.Sprintf("10.10.20.%d", first), "rangeEnd": fmt.Sprintf("10.10.20.%d", last), "gateway": "10.10.20.1"}},
-				[]any{map[string]any{"subnet": "fd10::/64", "rangeStart": fmt.Sprintf("fd10::%d", first), "rangeEnd": fmt.Sprintf("fd10::%d", last), "gateway": "fd10::1"}},
-			},
-			"routes": []any{map[string]any{"dst": "0.0.0.0/0"}, map[string]any{"dst": "::/0"}},
-		},
+		"ipam":   map[string]any{"type": "host-local", "dataDir": filepath.Join(n.Dir, "ipam"), "ranges": ranges, "routes": routes},
 	}}
 	if hostRoute != nil {
 		plugins = append(plugins, hostRoute)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,45 @@ func TestHostRouteReachesHostAndServices(t *testing.T) {
 				t.Fatalf("DEL pod-b: %v", err)
 			}
 		})
+	}
+}
+
+// TestSingleStackPodsOnADualStackNode gives IPv4-only and IPv6-only pods a
+// dual-stack node and dual-stack Service CIDRs: host-route routes the
+// pod's own family, skips the other without error, and leaves no route of
+// the missing family in the pod.
+func TestSingleStackPodsOnADualStackNode(t *testing.T) {
+	for _, mode := range []string{"veth", "macvlan-bridge"} {
+		for _, v4 := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/IPv4=%v", mode, v4), func(t *testing.T) {
+				n := newNode(t)
+				startHostEcho(t, n)
+				list := familyConflist(t, n, "underlay", 50, []bool{v4}, "1.1.0", hostRouteConf(mode, map[string]any{"hostInterface": master}))
+				a, _ := addPod(t, n, list, "single-a")
+				b, resB := addPod(t, n, list, "single-b")
+				backend := hostPort(podIP(t, resB, v4).String(), echoPort)
+				testenv.StartEcho(t, b.NS, backend)
+				host, svc := hostAndService(v4)
+				n.AddService(t, svc, backend)
+				if err := testenv.Echo(a.NS, hostPort(host.String(), echoPort), reachable); err != nil {
+					t.Errorf("pod->host TCP: %v", err)
+				}
+				if err := testenv.Echo(a.NS, svc, reachable); err != nil {
+					t.Errorf("pod->Service TCP: %v", err)
+				}
+				other := "-6"
+				if !v4 {
+					other = "-4"
+				}
+				routes, err := testenv.RunIn(a.NS, "ip", other, "route", "show", "proto", "151")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.TrimSpace(routes) != "" {
+					t.Errorf("pod got host-route routes of its missing family:\n%s", routes)
+				}
+			})
+		}
 	}
 }
 
