@@ -15,6 +15,7 @@ import (
 // real macvlan pod with each kind of bad input, and requires error code 7
 // with a message naming the field, and neither the node nor the pod changed.
 func TestBadInputFailsWithCode7AndCreatesNothing(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	pod, res := addPod(t, n, conflist(t, n, "1.1.0", nil), "bad-input")
 	goodPrev, err := res.GetAsVersion("1.1.0")
@@ -69,6 +70,7 @@ func TestBadInputFailsWithCode7AndCreatesNothing(t *testing.T) {
 
 // TestVersionAndStatus checks the commands a runtime uses to probe a plugin.
 func TestVersionAndStatus(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	pod := testenv.NewPod(t, "probe", "eth0")
 	out, err := execHostRoute(n, "VERSION", pod, []byte(`{"cniVersion":"1.1.0"}`))

@@ -20,6 +20,7 @@ import (
 // and the other network's pod still pass CHECK, and DEL of everything,
 // including the collected pod, leaves the node as it was.
 func TestGCRemovesOnlyStaleAttachmentsOfItsNetwork(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -41,53 +41,58 @@ var lifecycleConfigs = []struct {
 // to be exactly as before ADD. A second DEL, and a DEL after the pod's
 // netns is gone, must succeed.
 func TestLifecycleLeavesNodeAsItWas(t *testing.T) {
-	n := newNode(t)
+	t.Parallel()
 	for _, ver := range specVersions {
-		for i, cfg := range lifecycleConfigs {
-			t.Run(ver+"/"+cfg.name, func(t *testing.T) {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				list := conflist(t, n, ver, cfg.conf)
-				before := snapshot(t, n.NS)
+		t.Run(ver, func(t *testing.T) {
+			t.Parallel()
+			n := newNode(t)
+			for i, cfg := range lifecycleConfigs {
+				t.Run(cfg.name, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					list := conflist(t, n, ver, cfg.conf)
+					before := snapshot(t, n.NS)
 
-				pod, res := addPod(t, n, list, fmt.Sprintf("lc-%s-%d", ver, i))
-				assertResult(t, pod, res, cfg.conf)
-				if snapshot(t, n.NS).Diff(before) == "" {
-					t.Fatal("ADD changed nothing on the node")
-				}
-				// A runtime may repeat ADD; host-route alone must converge.
-				rerunHostRoute(t, n, pod, ver, cfg.conf, res)
-				if testutils.SpecVersionHasCHECK(ver) {
-					if err := n.Check(ctx, list, pod.RuntimeConf()); err != nil {
-						t.Fatalf("CHECK: %v", err)
+					pod, res := addPod(t, n, list, fmt.Sprintf("lc-%s-%d", ver, i))
+					assertResult(t, pod, res, cfg.conf)
+					if snapshot(t, n.NS).Diff(before) == "" {
+						t.Fatal("ADD changed nothing on the node")
 					}
-				}
-				if err := n.Del(ctx, list, pod.RuntimeConf()); err != nil {
-					t.Fatalf("DEL: %v", err)
-				}
-				if d := before.Diff(snapshot(t, n.NS)); d != "" {
-					t.Fatalf("node state after DEL differs from before ADD:\n%s", d)
-				}
-				if err := n.Del(ctx, list, pod.RuntimeConf()); err != nil {
-					t.Fatalf("second DEL: %v", err)
-				}
+					// A runtime may repeat ADD; host-route alone must converge.
+					rerunHostRoute(t, n, pod, ver, cfg.conf, res)
+					if testutils.SpecVersionHasCHECK(ver) {
+						if err := n.Check(ctx, list, pod.RuntimeConf()); err != nil {
+							t.Fatalf("CHECK: %v", err)
+						}
+					}
+					if err := n.Del(ctx, list, pod.RuntimeConf()); err != nil {
+						t.Fatalf("DEL: %v", err)
+					}
+					if d := before.Diff(snapshot(t, n.NS)); d != "" {
+						t.Fatalf("node state after DEL differs from before ADD:\n%s", d)
+					}
+					if err := n.Del(ctx, list, pod.RuntimeConf()); err != nil {
+						t.Fatalf("second DEL: %v", err)
+					}
 
-				gone, _ := addPod(t, n, list, fmt.Sprintf("gone-%s-%d", ver, i))
-				testenv.RemoveNS(gone.NS)
-				if err := n.Del(ctx, list, gone.RuntimeConf()); err != nil {
-					t.Fatalf("DEL with the netns gone: %v", err)
-				}
-				if d := before.Diff(snapshot(t, n.NS)); d != "" {
-					t.Fatalf("node state after DEL of a pod whose netns is gone differs from before ADD:\n%s", d)
-				}
-			})
-		}
+					gone, _ := addPod(t, n, list, fmt.Sprintf("gone-%s-%d", ver, i))
+					testenv.RemoveNS(gone.NS)
+					if err := n.Del(ctx, list, gone.RuntimeConf()); err != nil {
+						t.Fatalf("DEL with the netns gone: %v", err)
+					}
+					if d := before.Diff(snapshot(t, n.NS)); d != "" {
+						t.Fatalf("node state after DEL of a pod whose netns is gone differs from before ADD:\n%s", d)
+					}
+				})
+			}
+		})
 	}
 }
 
 // TestCheckReportsMissingRoute proves CHECK looks at the routes: it fails
 // once a pod route host-route added is removed.
 func TestCheckReportsMissingRoute(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -112,6 +117,7 @@ func TestCheckReportsMissingRoute(t *testing.T) {
 // TestConcurrentPodsDoNotCollide adds 20 pods at once, checks each reaches
 // its host, deletes them at once, and requires the node as it was.
 func TestConcurrentPodsDoNotCollide(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"veth", "macvlan-bridge"} {
 		t.Run(mode, func(t *testing.T) {
 			n := newNode(t)

@@ -24,6 +24,7 @@ const (
 // second pod, and a ClusterIP DNATed to the second pod, then checks every
 // path the issue names in both families.
 func TestHostRouteReachesHostAndServices(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		mode  string
 		extra map[string]any
@@ -79,6 +80,7 @@ func TestHostRouteReachesHostAndServices(t *testing.T) {
 // pod's own family, skips the other without error, and leaves no route of
 // the missing family in the pod.
 func TestSingleStackPodsOnADualStackNode(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"veth", "macvlan-bridge"} {
 		for _, v4 := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/IPv4=%v", mode, v4), func(t *testing.T) {
@@ -144,6 +146,7 @@ func hostAndService(v4 bool) (net.IP, string) {
 // With ipMasq the server sees the node's address and its reply comes back;
 // without it the server sees the pod's address, which it cannot route to.
 func TestIPMasqHidesPodBehindNode(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"veth", "macvlan-bridge"} {
 		for _, masq := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/ipMasq=%v", mode, masq), func(t *testing.T) {
@@ -189,6 +192,7 @@ func TestIPMasqHidesPodBehindNode(t *testing.T) {
 // node and pods without host-route fail the host and Service checks, which
 // proves the checks above test something. Pod to pod still works.
 func TestMacvlanAloneCannotReachHostOrServices(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	a, _, _, resB := clientAndBackend(t, n, conflist(t, n, "1.1.0", nil))
 	for _, v4 := range []bool{true, false} {
