@@ -38,6 +38,7 @@ func TestBadInputFailsWithCode7AndCreatesNothing(t *testing.T) {
 		{"bad extra CIDR", hostRouteConf("veth", map[string]any{"extraCIDRs": []string{"172.16.0.0/16", "banana"}}), goodPrev, "extraCIDRs[1]"},
 		{"default route as extra CIDR", hostRouteConf("veth", map[string]any{"extraCIDRs": []string{"0.0.0.0/0"}}), goodPrev, "extraCIDRs[0]"},
 		{"bad host IP", hostRouteConf("veth", map[string]any{"hostIPs": []string{"10.10.20.300"}}), goodPrev, "hostIPs[0]"},
+		{"host IP the node does not have", hostRouteConf("veth", map[string]any{"hostIPs": []string{hostV4, "10.10.20.153"}}), goodPrev, "hostIPs[1]"},
 		{"host interface that does not exist", hostRouteConf("veth", map[string]any{"hostInterface": "nope0"}), goodPrev, "hostInterface"},
 		{"master that does not exist", hostRouteConf("macvlan-bridge", map[string]any{"master": "nope0"}), goodPrev, "master"},
 		{"bridge that is not a macvlan", hostRouteConf("macvlan-bridge", map[string]any{"master": master, "bridge": master}), goodPrev, "bridge"},

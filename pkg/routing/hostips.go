@@ -6,6 +6,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // hostIPs returns the host addresses the pod is given routes to, in the
@@ -13,6 +14,11 @@ import (
 // of hostInterface, else the source the host would use towards each pod IP.
 func hostIPs(c *Config, podIPs []net.IP) ([]net.IP, error) {
 	if len(c.HostIPs) > 0 {
+		for i, ip := range c.HostIPs {
+			if !isLocal(ip) {
+				return nil, configErr(fmt.Sprintf("hostIPs[%d]", i), "%s is not an address of this host", ip)
+			}
+		}
 		return c.HostIPs, nil
 	}
 	var out []net.IP
@@ -60,6 +66,12 @@ func hostLink(field, name string) (netlink.Link, error) {
 		return nil, fmt.Errorf("find link %s: %w", name, err)
 	}
 	return link, nil
+}
+
+// isLocal asks the kernel whether ip is one of this namespace's addresses.
+func isLocal(ip net.IP) bool {
+	routes, err := netlink.RouteGet(ip)
+	return err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL
 }
 
 func containsIP(ips []net.IP, ip net.IP) bool {
