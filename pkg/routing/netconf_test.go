@@ -90,7 +90,8 @@ func FuzzParseConfig(f *testing.F) {
 	for _, seed := range []string{
 		`{"cniVersion":"1.1.0","name":"n","type":"host-route","mode":"veth","hostInterface":"enp5s0f0","containerInterface":"veth0","serviceCIDRs":["10.96.0.0/12"],"extraCIDRs":[],"hostIPs":[],"ipMasq":false,"mtu":0}`,
 		`{"mode":"macvlan-bridge","master":"eno1","bridge":"eno1.host","hostIPs":["fd00::1"],"serviceCIDRs":["fd96::/108"]}`,
-		`{"prevResult":{"cniVersion":"1.1.0","ips":[{"address":"10.0.0.2/24"}]}}`,
+		`{"cniVersion":"1.1.0","prevResult":{"cniVersion":"1.1.0","interfaces":[{"name":"eth0"}],"ips":[{"address":"10.0.0.2/24","interface":0},{"address":"fd00::2/64","interface":5}]}}`,
+		`{"cniVersion":"0.3.1","prevResult":{"cniVersion":"0.3.1","ips":[{"version":"4","address":"10.0.0.2/24"}]}}`,
 		`{"mtu":1500,"ipMasq":true}`,
 		`{}`,
 	} {
@@ -118,6 +119,14 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65535) {
 			t.Fatalf("accepted mtu %d", c.MTU)
+		}
+		// The prevResult is parsed when a command needs it; it must fail
+		// as a config error, never panic.
+		if _, _, err := prevResult(c, "eth0"); err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != "prevResult" {
+				t.Fatalf("prevResult error %v is not a prevResult ConfigError", err)
+			}
 		}
 	})
 }
