@@ -59,6 +59,7 @@ func command(verb string, args *skel.CmdArgs, fn func(context.Context, *Config, 
 	defer cancel()
 	log, closeLog := logger(c)
 	defer closeLog()
+	slog.SetDefault(log) // for the warnings deep in the package
 	start := time.Now()
 	attrs := []any{"containerID", args.ContainerID, "ifname", args.IfName, "network", c.Raw.Name, "mode", c.Mode}
 	if err := fn(ctx, c, AttachmentFromArgs(args)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 )
@@ -33,6 +34,7 @@ func forwardLink(link string, v6 bool) error {
 	}
 	err := setLinkSysctl("ipv6", link, "force_forwarding", "1")
 	if errors.Is(err, fs.ErrNotExist) {
+		slog.Warn("this kernel has no per-link IPv6 force_forwarding (Linux 6.17+): IPv6 Service traffic from the pod needs net.ipv6.conf.all.forwarding=1 on the node", "link", link)
 		return nil
 	}
 	return err
