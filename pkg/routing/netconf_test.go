@@ -84,9 +84,9 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 	}
 }
 
-// FuzzParseConfig feeds the parser arbitrary stdin: it must never panic,
+// FuzzHostRouteNetConf feeds the parser arbitrary stdin: it must never panic,
 // and what it accepts must satisfy what the rest of the package assumes.
-func FuzzParseConfig(f *testing.F) {
+func FuzzHostRouteNetConf(f *testing.F) {
 	for _, seed := range []string{
 		`{"cniVersion":"1.1.0","name":"n","type":"host-route","mode":"veth","hostInterface":"enp5s0f0","containerInterface":"veth0","serviceCIDRs":["10.96.0.0/12"],"extraCIDRs":[],"hostIPs":[],"ipMasq":false,"mtu":0}`,
 		`{"mode":"macvlan-bridge","master":"eno1","bridge":"eno1.host","hostIPs":["fd00::1"],"serviceCIDRs":["fd96::/108"]}`,
