@@ -148,6 +148,51 @@ func TestConcurrentPodsDoNotCollide(t *testing.T) {
 	}
 }
 
+// TestChurnKeepsTheSharedPathForLivePods deletes 10 pods while adding 10
+// others at once, so that the last DEL of the old set races the first ADDs
+// of the new one on the shared sub-interface. Every new pod must then pass
+// CHECK and reach its host, and deleting them must leave the node as it was.
+func TestChurnKeepsTheSharedPathForLivePods(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"veth", "macvlan-bridge"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			n := newNode(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			list := conflist(t, n, "1.1.0", hostRouteConf(mode, map[string]any{"hostInterface": master}))
+			before := snapshot(t, n.NS)
+			const half = 10
+			old, fresh := make([]*testenv.Pod, half), make([]*testenv.Pod, half)
+			for i := range half {
+				old[i] = testenv.NewPod(t, fmt.Sprintf("old-%02d", i), "eth0")
+				fresh[i] = testenv.NewPod(t, fmt.Sprintf("new-%02d", i), "eth0")
+			}
+			run(t, half, func(i int) error {
+				_, err := n.Add(ctx, list, old[i].RuntimeConf())
+				return err
+			})
+			run(t, 2*half, func(i int) error {
+				if i < half {
+					return n.Del(ctx, list, old[i].RuntimeConf())
+				}
+				_, err := n.Add(ctx, list, fresh[i-half].RuntimeConf())
+				return err
+			})
+			run(t, half, func(i int) error {
+				if err := n.Check(ctx, list, fresh[i].RuntimeConf()); err != nil {
+					return err
+				}
+				return testenv.Ping(fresh[i].NS, net.ParseIP(hostV4), reachable)
+			})
+			run(t, half, func(i int) error { return n.Del(ctx, list, fresh[i].RuntimeConf()) })
+			if d := before.Diff(snapshot(t, n.NS)); d != "" {
+				t.Fatalf("node state after the churn differs from before:\n%s", d)
+			}
+		})
+	}
+}
+
 // run calls fn for 0..count-1 at once and fails the test on any error.
 func run(t *testing.T, count int, fn func(i int) error) {
 	t.Helper()
