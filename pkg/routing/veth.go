@@ -43,12 +43,12 @@ func addVeth(p vethPlan, a Attachment, podNS ns.NetNS) (ifaces []*current.Interf
 	if _, err := podSide(0, p.PodIPs, p.HostIPs, p.CIDRs, nil); err != nil {
 		return nil, err
 	}
-	// A repeated ADD starts over: the old pair (and with it every route and
-	// neighbour through it) goes, and the same names and MACs come back.
-	if err := deleteLinkByName(p.HostName); err != nil {
-		return nil, err
+	// A repeated ADD finds its own pair from before; its pod end is no
+	// conflict, since it goes with the host end below.
+	stale := 0
+	if old, err := netlinksafe.LinkByName(p.HostName); err == nil {
+		stale = old.Attrs().Index
 	}
-	// Validate the pod side before the first change.
 	var podMTU int
 	if err := podNS.Do(func(ns.NetNS) error {
 		link, err := netlinksafe.LinkByName(a.IfName)
@@ -56,11 +56,20 @@ func addVeth(p vethPlan, a Attachment, podNS ns.NetNS) (ifaces []*current.Interf
 			return fmt.Errorf("find pod interface %s: %w (host-route must be chained after the plugin that creates it)", a.IfName, err)
 		}
 		podMTU = link.Attrs().MTU
-		if _, err := netlinksafe.LinkByName(p.PodName); err == nil {
+		taken, err := netlinksafe.LinkByName(p.PodName)
+		if err != nil {
+			return nil
+		}
+		if _, veth := taken.(*netlink.Veth); !veth || stale == 0 || taken.Attrs().ParentIndex != stale {
 			return configErr("containerInterface", "%q already exists in the container", p.PodName)
 		}
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	// A repeated ADD starts over: the old pair (and with it every route and
+	// neighbour through it) goes, and the same names and MACs come back.
+	if err := deleteLinkByName(p.HostName); err != nil {
 		return nil, err
 	}
 	if p.MTU == 0 {
