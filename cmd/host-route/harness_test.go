@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,6 +35,12 @@ func newNode(t testing.TB) *testenv.Node {
 	n.AddHostAddr(t, hostV4+"/24")
 	n.AddHostAddr(t, hostV6+"/64")
 	n.SettleMaster(t)
+	if _, err := os.Stat("/proc/sys/net/ipv6/conf/all/force_forwarding"); err != nil {
+		// Before Linux 6.17 host-route cannot enable IPv6 forwarding per
+		// link, and its README asks the node for the global switch.
+		t.Logf("kernel without per-link IPv6 force_forwarding: node gets net.ipv6.conf.all.forwarding=1")
+		testenv.SetSysctl(t, n.NS, "net/ipv6/conf/all/forwarding", "1")
+	}
 	return n
 }
 
