@@ -592,3 +592,30 @@ func TestJSONAnnotationRequestsReachOnlyDelegatesThatDeclareTheCapability(t *tes
 	}
 	f.assertClean(sb)
 }
+
+func TestClusterNetworkFromANADAttachesLikeAConfFile(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	netns := f.namespace + "-cluster"
+	f.createNAD(netns, "pod-network", `{"cniVersion": "1.0.0", "name": "pod-network",
+  "plugins": [{"type": "bridge", "bridge": "cni2", "isGateway": true,
+    "ipam": {"type": "host-local", "subnet": "10.245.1.0/24", "dataDir": "`+f.ipamDir+`"}}]}`)
+	f.keepLinks = append(f.keepLinks, "cni2")
+	for _, ref := range []string{netns + "/pod-network", "pod-network"} {
+		t.Run(ref, func(t *testing.T) {
+			f.metaExtra = map[string]any{"clusterNetwork": ref, "multusNamespace": netns}
+			list := f.metaConfList("1.0.0")
+			sb := f.newPod("nadcluster-"+strings.ReplaceAll(ref, "/", "-"), map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+			if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			got := addrs(t, sb.ns)
+			requireIn(t, got, "eth0", "10.245.1.0/24")
+			requireIn(t, got, "net1", "192.168.91.0/24")
+			if err := f.node.Del(ctx, list, sb.rt); err != nil {
+				t.Fatal(err)
+			}
+			f.assertClean(sb)
+		})
+	}
+}

@@ -47,14 +47,16 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	}
 	store, runner := inv.store(), p.runner(inv.conf, inv.args)
 	res := &resolver{conf: inv.conf, confs: &confDir{dir: inv.conf.ConfDir}}
-	if inv.pod.Name != "" {
-		var err error
-		if res.api, err = p.api(inv.conf); err != nil {
+	isPod := inv.pod.Name != ""
+	var clusterSrc *source
+	var err error
+	if !isPod || !res.clusterFromFile() {
+		// A NAD-named cluster network needs the API before it can start.
+		if res.api, err = p.podAPI(inv); err != nil {
 			return nil, err
 		}
 	}
-	clusterSrc, err := res.confClusterSource(ctx)
-	if err != nil {
+	if clusterSrc, err = res.confClusterSource(ctx); err != nil {
 		return nil, err
 	}
 	phases.mark("setup")
@@ -63,9 +65,17 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	// overrides it, which is rare: start it now and let it overlap the
 	// API round trips, and undo it if the pod turns out to need otherwise.
 	var early *earlyCluster
-	if res.api != nil {
+	if isPod {
 		if early, err = startCluster(ctx, res, clusterSrc, rec, store, runner); err != nil {
 			return nil, err
+		}
+		if res.api == nil {
+			if res.api, err = p.podAPI(inv); err != nil {
+				_, _ = early.wait()
+				rbErr := runner.Del(ctx, early.rec)
+				p.removeRecord(inv, store, rec)
+				return nil, errors.Join(err, rbErr)
+			}
 		}
 	}
 	delegates, overridden, err := p.resolvePod(ctx, inv, res, clusterSrc)
@@ -122,6 +132,14 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 		}
 	}
 	return nil, fmt.Errorf("no cluster network among the delegates")
+}
+
+// podAPI is the Kubernetes client, or nil when the caller is not Kubernetes.
+func (p *Plugin) podAPI(inv *invocation) (API, error) {
+	if inv.pod.Name == "" {
+		return nil, nil
+	}
+	return p.api(inv.conf)
 }
 
 // resolvePod GETs the pod and resolves all its delegates. overridden says

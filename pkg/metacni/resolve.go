@@ -156,6 +156,20 @@ func (r *resolver) confClusterSource(ctx context.Context) (*source, error) {
 	return r.namedSource(ctx, r.conf.ClusterNetwork)
 }
 
+// clusterFromFile reports whether the NetConf's cluster network is read
+// from a file (inline, a path, or a conf in confDir) rather than a NAD.
+func (r *resolver) clusterFromFile() bool {
+	ref := r.conf.ClusterNetwork
+	switch {
+	case ref == "" || filepath.IsAbs(ref):
+		return true
+	case strings.Contains(ref, "/"):
+		return false
+	}
+	_, ok := r.confs.lookup(ref)
+	return ok
+}
+
 // extraSources are defaultNetworks then the networks annotation, named
 // net1..netN by position unless the selection names its interface.
 func (r *resolver) extraSources(ctx context.Context) ([]*source, error) {
