@@ -8,53 +8,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/meta-cni/meta-cni/internal/atomicfile"
 )
 
 // tempPrefix marks the daemon's temp files, so a crash's leftovers can be
 // told apart from anything else in the host's directories.
 const tempPrefix = ".meta-cni-daemon-"
 
-// writeAtomic replaces path with data: a temp file in the same directory,
-// fsync, chmod, rename, then fsync of the directory. A reader sees the old
-// file or the new one, never a partial one.
+// writeAtomic replaces path with data; see atomicfile.Write.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	return writeAtomicFrom(path, bytes.NewReader(data), mode)
+	return atomicfile.Write(path, bytes.NewReader(data), mode, tempPrefix)
 }
 
 func writeAtomicFrom(path string, src io.Reader, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	// Chmod before the content lands, so a secret is never world-readable.
-	err = tmp.Chmod(mode)
-	if err == nil {
-		_, err = io.Copy(tmp, src)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, src, mode, tempPrefix)
 }
 
 // sameFile reports whether dst exists with exactly src's content, comparing

@@ -1,12 +1,15 @@
 package delegate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/meta-cni/meta-cni/internal/atomicfile"
 )
 
 // Record is everything meta-cni needs to CHECK or DEL a container's
@@ -66,35 +69,10 @@ func (s RecordStore) Write(r *Record) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("create attachment cache %s: %w", s.Dir, err)
 	}
-	if err := writeAtomic(s.Dir, s.path(r.ContainerID), data); err != nil {
+	if err := atomicfile.Write(s.path(r.ContainerID), bytes.NewReader(data), 0o600, "."); err != nil {
 		return fmt.Errorf("write attachment record of %s: %w", r.Pod(), err)
 	}
 	return nil
-}
-
-func writeAtomic(dir, path string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	return err
 }
 
 // Read returns the record of a container; the error wraps os.ErrNotExist
@@ -122,7 +100,7 @@ func (s RecordStore) Remove(containerID string) error {
 	if err := os.Remove(s.path(containerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove attachment record of container %s: %w", containerID, err)
 	}
-	return syncDir(s.Dir)
+	return atomicfile.SyncDir(s.Dir)
 }
 
 // List returns every record in the store; unreadable files are reported in
@@ -150,16 +128,4 @@ func (s RecordStore) List() ([]*Record, error) {
 		out = append(out, r)
 	}
 	return out, errors.Join(errs...)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
