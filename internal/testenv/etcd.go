@@ -3,7 +3,6 @@ package testenv
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,9 +31,7 @@ type EtcdMember struct {
 	initialPeers string
 	clusterState string
 	tls          *EtcdTLS
-	logFile      string
-	cmd          *exec.Cmd
-	exited       chan struct{}
+	server
 }
 
 // EtcdCluster is one or more members that form a cluster on loopback.
@@ -87,7 +84,7 @@ func StartEtcdCluster(dir string, n int, tls *EtcdTLS) (*EtcdCluster, error) {
 			DataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
 			bin:       bin,
 			tls:       tls,
-			logFile:   filepath.Join(dir, fmt.Sprintf("m%d.log", i)),
+			server:    server{logFile: filepath.Join(dir, fmt.Sprintf("m%d.log", i))},
 		}
 		peers = append(peers, m.Name+"="+m.PeerURL)
 		c.Members = append(c.Members, m)
@@ -131,10 +128,6 @@ func (m *EtcdMember) Start() error {
 	if err := os.MkdirAll(filepath.Dir(m.logFile), 0o755); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(m.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	args := []string{
 		"--name", m.Name,
 		"--data-dir", m.DataDir,
@@ -154,45 +147,14 @@ func (m *EtcdMember) Start() error {
 			args = append(args, "--client-cert-auth", "--trusted-ca-file", m.tls.ClientCA)
 		}
 	}
-	cmd := exec.Command(m.bin, args...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	if err := startDaemon(cmd); err != nil {
-		logf.Close()
-		return fmt.Errorf("start etcd member %s: %w", m.Name, err)
-	}
-	m.cmd = cmd
-	m.exited = make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(m.exited)
-	}()
-	return nil
+	return m.start(m.bin, args)
 }
 
 // Stop kills the member and waits for it to exit; its data stays.
-func (m *EtcdMember) Stop() {
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Kill()
-	<-m.exited
-	m.cmd = nil
-}
+func (m *EtcdMember) Stop() { m.stop() }
 
 // Running reports whether the member's process is alive.
-func (m *EtcdMember) Running() bool {
-	if m.cmd == nil {
-		return false
-	}
-	select {
-	case <-m.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (m *EtcdMember) Running() bool { return m.running() }
 
 func (m *EtcdMember) waitHealthy(timeout time.Duration) error {
 	addr := strings.TrimPrefix(strings.TrimPrefix(m.ClientURL, "http://"), "https://")

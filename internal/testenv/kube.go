@@ -42,12 +42,10 @@ type Kube struct {
 	AdminToken string
 	Etcd       *EtcdCluster
 
-	dir     string
-	bin     string
-	args    []string
-	logFile string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	dir  string
+	bin  string
+	args []string
+	server
 }
 
 // StartKube starts etcd and kube-apiserver in dir and installs the
@@ -72,7 +70,7 @@ func startKube(dir string, withCRD bool) (*Kube, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kube{Etcd: etcd, dir: dir, bin: bin, AdminToken: randomToken(), logFile: filepath.Join(dir, "kube-apiserver.log")}
+	k := &Kube{Etcd: etcd, dir: dir, bin: bin, AdminToken: randomToken(), server: server{logFile: filepath.Join(dir, "kube-apiserver.log")}}
 	if err := k.configure(); err != nil {
 		etcd.Stop()
 		return nil, err
@@ -179,34 +177,14 @@ func randomToken() string {
 // Start runs kube-apiserver and waits until it is ready; after Stop it
 // starts again with the same address and data.
 func (k *Kube) Start() error {
-	logf, err := os.OpenFile(k.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := k.start(k.bin, k.args); err != nil {
 		return err
 	}
-	cmd := exec.Command(k.bin, k.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := startDaemon(cmd); err != nil {
-		logf.Close()
-		return fmt.Errorf("start kube-apiserver: %w", err)
-	}
-	k.cmd, k.exited = cmd, make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(k.exited)
-	}()
 	return k.waitReady(90 * time.Second)
 }
 
 // StopAPIServer stops only kube-apiserver, leaving etcd up.
-func (k *Kube) StopAPIServer() {
-	if k.cmd == nil {
-		return
-	}
-	_ = k.cmd.Process.Kill()
-	<-k.exited
-	k.cmd = nil
-}
+func (k *Kube) StopAPIServer() { k.stop() }
 
 // Stop stops kube-apiserver and etcd.
 func (k *Kube) Stop() {

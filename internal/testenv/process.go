@@ -1,7 +1,10 @@
 package testenv
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -36,4 +39,55 @@ func startDaemon(cmd *exec.Cmd) error {
 	done := make(chan error, 1)
 	spawnReq <- spawnCall{cmd: cmd, done: done}
 	return <-done
+}
+
+// server is one long-running child process with its output in a log file.
+type server struct {
+	logFile string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// start runs bin with args, appending its output to the log file.
+func (s *server) start(bin string, args []string) error {
+	logf, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := startDaemon(cmd); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(s.exited)
+	}()
+	return nil
+}
+
+// stop kills the process and waits for it; stopping twice is harmless.
+func (s *server) stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// running reports whether the process is alive.
+func (s *server) running() bool {
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
 }
