@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,37 +14,7 @@ import (
 // processes at a time and reports allocations/s and p50/p95 latency: what a
 // runtime sees, process start included.
 func runADDs(b *testing.B, n, conc int, add func(i int) error) {
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t0 := time.Now()
-				if err := add(i); err != nil {
-					b.Errorf("ADD %d: %v", i, err)
-					return
-				}
-				lat[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(p*float64(n-1))].Microseconds()) / 1000 }
-	b.ReportMetric(float64(n)/wall.Seconds(), "allocs/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.95), "p95-ms")
-	b.ReportMetric(0, "ns/op")
+	testenv.ReportThroughput(b, n, conc, "allocs/s", add)
 }
 
 // BenchmarkAddThroughBinary: 400 ADDs from a /16 through the built binary,

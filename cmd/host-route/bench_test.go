@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -38,10 +37,10 @@ func BenchmarkHostRoute(b *testing.B) {
 			adds := timeEach(b, n, "ADD", pods, stdins)
 			dels := timeEach(b, n, "DEL", pods, stdins)
 			b.StopTimer()
-			b.ReportMetric(percentile(adds, 50), "add-p50-ms")
-			b.ReportMetric(percentile(adds, 90), "add-p90-ms")
-			b.ReportMetric(percentile(dels, 50), "del-p50-ms")
-			b.ReportMetric(percentile(dels, 90), "del-p90-ms")
+			b.ReportMetric(adds.Percentile(0.50), "add-p50-ms")
+			b.ReportMetric(adds.Percentile(0.90), "add-p90-ms")
+			b.ReportMetric(dels.Percentile(0.50), "del-p50-ms")
+			b.ReportMetric(dels.Percentile(0.90), "del-p90-ms")
 		})
 	}
 }
@@ -88,18 +87,18 @@ func benchMacvlan(b *testing.B, n *testenv.Node, pod *testenv.Pod, i int) string
 }
 
 // timeEach runs cmd for each pod in turn from inside the node and returns
-// the wall time of each run in milliseconds.
-func timeEach(b *testing.B, n *testenv.Node, cmd string, pods []*testenv.Pod, stdins [][]byte) []float64 {
+// the wall time of each run.
+func timeEach(b *testing.B, n *testenv.Node, cmd string, pods []*testenv.Pod, stdins [][]byte) testenv.Latencies {
 	b.Helper()
 	bin := filepath.Join(n.CNIPath, "host-route")
-	out := make([]float64, len(pods))
+	out := make(testenv.Latencies, len(pods))
 	for i, pod := range pods {
 		err := n.NS.Do(func(ns.NetNS) error {
 			start := time.Now()
 			_, err := testenv.ExecPlugin(context.Background(), bin, testenv.PluginEnv{
 				Command: cmd, ContainerID: pod.ContainerID, NetNS: pod.NS.Path(), IfName: pod.IfName, Path: n.CNIPath,
 			}, stdins[i])
-			out[i] = float64(time.Since(start).Microseconds()) / 1000
+			out[i] = time.Since(start)
 			return err
 		})
 		if err != nil {
@@ -107,10 +106,4 @@ func timeEach(b *testing.B, n *testenv.Node, cmd string, pods []*testenv.Pod, st
 		}
 	}
 	return out
-}
-
-func percentile(ms []float64, p int) float64 {
-	s := slices.Clone(ms)
-	slices.Sort(s)
-	return s[(len(s)-1)*p/100]
 }

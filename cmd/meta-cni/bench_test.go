@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -60,12 +59,7 @@ func (t *timings) record(add, del time.Duration) {
 	t.del = append(t.del, del)
 }
 
-func pct(d []time.Duration, p float64) float64 {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(p * float64(len(s)-1))
-	return float64(s[i]) / float64(time.Millisecond)
-}
+func pct(d []time.Duration, p float64) float64 { return testenv.Latencies(d).Percentile(p) }
 
 // runPods attaches benchPods pods, workers at a time. For each pod it
 // times an ADD and a DEL through meta-cni, and the same two delegates

@@ -5,25 +5,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
-
-// latencies reports throughput and p50/p95 of a run as benchmark metrics.
-func report(b *testing.B, lat []time.Duration, wall time.Duration) {
-	slices.Sort(lat)
-	pct := func(p float64) float64 {
-		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(float64(len(lat))/wall.Seconds(), "allocs/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.95), "p95-ms")
-	b.ReportMetric(0, "ns/op")
-}
 
 // BenchmarkAllocateInProcess measures the store with a warm client: a fixed
 // 1000 allocations from a /16, at concurrency 1 and 8, against one and
@@ -36,31 +23,10 @@ func BenchmarkAllocateInProcess(b *testing.B) {
 				s, _ := testStore(b, testenv.StartEtcdClusterRetry(b, members, nil))
 				sets := []*RangeSet{mustSetTB(b, "10.64.0.0/16")}
 				allocOne(b, s, "warmup", sets, nil)
-				lat := make([]time.Duration, n)
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				b.ResetTimer()
-				start := time.Now()
-				for w := 0; w < conc; w++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := int(next.Add(1)) - 1
-							if i >= n {
-								return
-							}
-							t0 := time.Now()
-							if _, err := s.Allocate(ctxT(b), Request{Owner: owner(fmt.Sprint("b", i)), Sets: sets}); err != nil {
-								b.Errorf("allocate %d: %v", i, err)
-								return
-							}
-							lat[i] = time.Since(t0)
-						}
-					}()
-				}
-				wg.Wait()
-				report(b, lat, time.Since(start))
+				testenv.ReportThroughput(b, n, conc, "allocs/s", func(i int) error {
+					_, err := s.Allocate(ctxT(b), Request{Owner: owner(fmt.Sprint("b", i)), Sets: sets})
+					return err
+				})
 			})
 		}
 	}

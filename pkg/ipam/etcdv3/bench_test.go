@@ -2,11 +2,7 @@ package etcdv3
 
 import (
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/pkg/ipam"
@@ -26,37 +22,10 @@ func BenchmarkAllocateInProcessGRPC(b *testing.B) {
 				if _, err := s.Allocate(ctx(b), ipam.Request{Owner: owner("warmup"), Sets: sets}); err != nil {
 					b.Fatal(err)
 				}
-				lat := make([]time.Duration, n)
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				b.ResetTimer()
-				start := time.Now()
-				for w := 0; w < conc; w++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := int(next.Add(1)) - 1
-							if i >= n {
-								return
-							}
-							t0 := time.Now()
-							if _, err := s.Allocate(ctx(b), ipam.Request{Owner: owner(fmt.Sprint("b", i)), Sets: sets}); err != nil {
-								b.Errorf("allocate %d: %v", i, err)
-								return
-							}
-							lat[i] = time.Since(t0)
-						}
-					}()
-				}
-				wg.Wait()
-				wall := time.Since(start)
-				slices.Sort(lat)
-				pct := func(p float64) float64 { return float64(lat[int(p*float64(n-1))].Microseconds()) / 1000 }
-				b.ReportMetric(float64(n)/wall.Seconds(), "allocs/s")
-				b.ReportMetric(pct(0.50), "p50-ms")
-				b.ReportMetric(pct(0.95), "p95-ms")
-				b.ReportMetric(0, "ns/op")
+				testenv.ReportThroughput(b, n, conc, "allocs/s", func(i int) error {
+					_, err := s.Allocate(ctx(b), ipam.Request{Owner: owner(fmt.Sprint("b", i)), Sets: sets})
+					return err
+				})
 			})
 		}
 	}
