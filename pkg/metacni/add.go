@@ -50,9 +50,9 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	isPod := inv.pod.Name != ""
 	var clusterSrc *source
 	var err error
-	if !isPod || !res.clusterFromFile() {
+	if isPod && !res.clusterFromFile() {
 		// A NAD-named cluster network needs the API before it can start.
-		if res.api, err = p.podAPI(inv); err != nil {
+		if res.api, err = p.api(inv.conf); err != nil {
 			return nil, err
 		}
 	}
@@ -70,7 +70,7 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 			return nil, err
 		}
 		if res.api == nil {
-			if res.api, err = p.podAPI(inv); err != nil {
+			if res.api, err = p.api(inv.conf); err != nil {
 				_, _ = early.wait()
 				rbErr := runner.Del(ctx, early.rec)
 				p.removeRecord(inv, store, rec)
@@ -108,7 +108,10 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 		rec.PodUID = string(res.pod.UID)
 	}
 	if err := store.Write(rec); err != nil {
-		rbErr := runner.Del(ctx, &delegate.Record{ContainerID: rec.ContainerID, NetNS: rec.NetNS, Args: rec.Args, Delegates: delegates[:len(done)]})
+		var rbErr error
+		if len(done) > 0 {
+			rbErr = runner.Del(ctx, early.rec)
+		}
 		p.removeRecord(inv, store, rec)
 		return nil, errors.Join(&ioError{err}, rbErr)
 	}
@@ -132,14 +135,6 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 		}
 	}
 	return nil, fmt.Errorf("no cluster network among the delegates")
-}
-
-// podAPI is the Kubernetes client, or nil when the caller is not Kubernetes.
-func (p *Plugin) podAPI(inv *invocation) (API, error) {
-	if inv.pod.Name == "" {
-		return nil, nil
-	}
-	return p.api(inv.conf)
 }
 
 // resolvePod GETs the pod and resolves all its delegates. overridden says
@@ -242,6 +237,8 @@ func (p *Plugin) finish(ctx context.Context, inv *invocation, api API, pod *kube
 	}
 	// One Event per ADD, sent while the status patch is in flight: both are
 	// round trips on the same HTTP/2 connection, and the runtime waits on them.
+	// Should the patch then fail, the pod also gets NetworkAttachFailed, which
+	// says the interfaces were removed again.
 	lines := make([]string, 0, len(statuses))
 	for _, st := range statuses {
 		lines = append(lines, fmt.Sprintf("Add %s [%s] from %s", st.Interface, strings.Join(st.IPs, ","), st.Name))
