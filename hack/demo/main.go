@@ -187,6 +187,16 @@ func run() error {
 	}
 	fmt.Println()
 
+	host, _, _ := net.ParseCIDR(hostIP)
+	step("pinging the node (%s) from each pod: plain macvlan cannot, host-route's veth can", host)
+	for _, sb := range sandboxes {
+		if err := testenv.Ping(sb.ns, host, 2*time.Second); err != nil {
+			return fmt.Errorf("%s cannot reach its host: %w", sb.pod.Name, err)
+		}
+		fmt.Printf("    %s -> %s: ok\n", sb.pod.Name, host)
+	}
+	fmt.Println()
+
 	step("deleting every pod")
 	for _, sb := range sandboxes {
 		if err := node.Del(ctx, list, sb.rt); err != nil {
