@@ -1,5 +1,6 @@
 // Command etcd-ipam is the IPAM plugin that allocates addresses from etcd,
-// cluster-wide. `etcd-ipam pool CONFIG` shows a pool to an operator.
+// cluster-wide. `etcd-ipam pool CONFIG` shows a pool to an operator, and
+// `etcd-ipam release CONFIG CONTAINERID IFNAME` frees a dead node's address.
 package main
 
 import (
@@ -16,8 +17,13 @@ func main() {
 	// A plugin run lives for milliseconds and allocates a few MB: garbage
 	// collection would only add latency to the pod's ADD.
 	debug.SetGCPercent(-1)
-	if len(os.Args) > 1 && os.Args[1] == "pool" && os.Getenv("CNI_COMMAND") == "" {
-		os.Exit(ipam.PoolCommand(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Getenv("CNI_COMMAND") == "" {
+		switch os.Args[1] {
+		case "pool":
+			os.Exit(ipam.PoolCommand(os.Args[2:], os.Stdout, os.Stderr))
+		case "release":
+			os.Exit(ipam.ReleaseCommand(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	skel.PluginMainFuncs(ipam.Funcs(), version.All, "etcd-ipam: cluster-wide IPAM in etcd")
 }

@@ -61,3 +61,39 @@ func TestPoolSubcommandShowsUsedFreeAndHolders(t *testing.T) {
 		}
 	}
 }
+
+func TestReleaseSubcommandFreesOneAttachmentAndNothingElse(t *testing.T) {
+	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
+	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.1.0/24", "rangeStart": "10.0.1.10", "rangeEnd": "10.0.1.29"})
+	r.mustExec("ADD", "dead-node-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0", conf)
+	r.mustExec("ADD", "live-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-1", conf)
+	file := filepath.Join(t.TempDir(), "ipam.conf")
+	if err := os.WriteFile(file, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := exec.Command(r.bin, "release", file, "dead-node-ctr", "net1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "released 10.0.1.10 from container dead-node-ctr") {
+		t.Fatalf("release: %v\n%s", err, out)
+	}
+	pool, err := exec.Command(r.bin, "pool", "-o", "json", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pool: %v\n%s", err, pool)
+	}
+	var reports []ipam.PoolReport
+	if err := json.Unmarshal(pool, &reports); err != nil {
+		t.Fatalf("decode %s: %v", pool, err)
+	}
+	if len(reports) != 1 || reports[0].Used != 1 || len(reports[0].Entries) != 1 || reports[0].Entries[0].ContainerID != "live-ctr" {
+		t.Fatalf("after release the pool is %+v; want only live-ctr", reports)
+	}
+
+	again, err := exec.Command(r.bin, "release", file, "dead-node-ctr", "net1").CombinedOutput()
+	if err != nil || !strings.Contains(string(again), "nothing to release") {
+		t.Fatalf("second release: %v\n%s", err, again)
+	}
+	usage := exec.Command(r.bin, "release", file)
+	if out, err := usage.CombinedOutput(); err == nil || usage.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "usage: etcd-ipam release") {
+		t.Fatalf("release without container and interface: %v (exit %d)\n%s", err, usage.ProcessState.ExitCode(), out)
+	}
+}

@@ -72,30 +72,15 @@ func PoolCommand(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	raw, err := os.ReadFile(fs.Arg(0))
+	store, cfg, closeStore, err := openStore(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	conf, err := NetConfFromFile(raw)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", fs.Arg(0), err)
-		return 1
-	}
-	cfg, err := ParseConfig(conf, "")
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", fs.Arg(0), err)
-		return 1
-	}
-	e, err := Connect(cfg.Etcd)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	defer e.Close()
+	defer closeStore()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Etcd.RequestTimeout)
 	defer cancel()
-	reports, err := Inspect(ctx, NewStore(e, cfg.Network, newLogger(cfg)), cfg)
+	reports, err := Inspect(ctx, store, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -120,6 +105,28 @@ func PoolCommand(args []string, stdout, stderr io.Writer) int {
 		tw.Flush()
 	}
 	return 0
+}
+
+// openStore loads the etcd-ipam config in file (a conflist, a network
+// config or a bare ipam block) and connects to its etcd.
+func openStore(file string) (*Store, *Config, func(), error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conf, err := NetConfFromFile(raw)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	cfg, err := ParseConfig(conf, "")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	e, err := Connect(cfg.Etcd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return NewStore(e, cfg.Network, newLogger(cfg)), cfg, func() { e.Close() }, nil
 }
 
 // NetConfFromFile finds the etcd-ipam config in a conflist, a network
