@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meta-cni/meta-cni/pkg/daemon"
+	"github.com/meta-cni/meta-cni/pkg/ipam"
 )
 
 func newFlags(cfg *daemon.Config, output io.Writer) *flag.FlagSet {
@@ -35,6 +36,9 @@ func newFlags(cfg *daemon.Config, output io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.TokenRefreshInterval, "token-refresh-interval", time.Minute, "how often the token is checked for rotation")
 	fs.BoolVar(&cfg.CleanupOnExit, "cleanup-on-exit", false, "remove the installed conflist on SIGTERM")
 	fs.BoolVar(&cfg.Once, "once", false, "install and exit")
+	fs.DurationVar(&cfg.IPAMReconcileInterval, "ipam-reconcile-interval", 5*time.Minute, "how often the elected daemon releases etcd-ipam allocations of pods that no longer exist; 0 disables it")
+	fs.DurationVar(&cfg.IPAMReconcileGrace, "ipam-reconcile-grace", 10*time.Minute, "an allocation younger than this is never released by the reconciler")
+	fs.StringVar(&cfg.IPAMEtcdPrefix, "ipam-etcd-prefix", ipam.DefaultPrefix, "etcd-ipam's key prefix (its ipam.etcd.prefix) that the reconciler scans")
 	return fs
 }
 

@@ -24,21 +24,24 @@ import (
 // The chart passes exactly these flags; a rename here breaks every install.
 func TestFlagsMatchChartContract(t *testing.T) {
 	want := map[string]string{
-		"source-bin-dir":         "/opt/meta-cni/bin",
-		"cni-bin-dir":            "/host/opt/cni/bin",
-		"cni-conf-dir":           "/host/etc/cni/net.d",
-		"host-cni-conf-dir":      "/etc/cni/net.d",
-		"conf-file":              "/etc/meta-cni/meta-cni.conflist",
-		"conf-name":              "00-meta-cni.conflist",
-		"etcd-secret-dir":        "/etc/meta-cni/etcd",
-		"token-file":             "/var/run/secrets/kubernetes.io/serviceaccount/token",
-		"ca-file":                "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
-		"api-server":             "",
-		"cache-dir":              "/host/var/lib/meta-cni",
-		"metrics-address":        ":9091",
-		"token-refresh-interval": "1m0s",
-		"cleanup-on-exit":        "false",
-		"once":                   "false",
+		"source-bin-dir":          "/opt/meta-cni/bin",
+		"cni-bin-dir":             "/host/opt/cni/bin",
+		"cni-conf-dir":            "/host/etc/cni/net.d",
+		"host-cni-conf-dir":       "/etc/cni/net.d",
+		"conf-file":               "/etc/meta-cni/meta-cni.conflist",
+		"conf-name":               "00-meta-cni.conflist",
+		"etcd-secret-dir":         "/etc/meta-cni/etcd",
+		"token-file":              "/var/run/secrets/kubernetes.io/serviceaccount/token",
+		"ca-file":                 "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+		"api-server":              "",
+		"cache-dir":               "/host/var/lib/meta-cni",
+		"metrics-address":         ":9091",
+		"token-refresh-interval":  "1m0s",
+		"cleanup-on-exit":         "false",
+		"once":                    "false",
+		"ipam-reconcile-interval": "5m0s",
+		"ipam-reconcile-grace":    "10m0s",
+		"ipam-etcd-prefix":        "/meta-cni/ipam",
 	}
 	var cfg daemon.Config
 	fs := newFlags(&cfg, io.Discard)
@@ -56,10 +59,12 @@ func TestFlagsMatchChartContract(t *testing.T) {
 			t.Errorf("flag --%s is not in the chart's contract", name)
 		}
 	}
-	if err := fs.Parse([]string{"--once", "--cleanup-on-exit=true", "--token-refresh-interval=30s", "--conf-name=10-x.conflist"}); err != nil {
+	if err := fs.Parse([]string{"--once", "--cleanup-on-exit=true", "--token-refresh-interval=30s", "--conf-name=10-x.conflist",
+		"--ipam-reconcile-interval=0", "--ipam-reconcile-grace=1h", "--ipam-etcd-prefix=/other"}); err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.Once || !cfg.CleanupOnExit || cfg.TokenRefreshInterval != 30*time.Second || cfg.ConfName != "10-x.conflist" {
+	if !cfg.Once || !cfg.CleanupOnExit || cfg.TokenRefreshInterval != 30*time.Second || cfg.ConfName != "10-x.conflist" ||
+		cfg.IPAMReconcileInterval != 0 || cfg.IPAMReconcileGrace != time.Hour || cfg.IPAMEtcdPrefix != "/other" {
 		t.Errorf("parsed %+v", cfg)
 	}
 }

@@ -27,6 +27,12 @@ type Config struct {
 	TokenRefreshInterval time.Duration
 	CleanupOnExit        bool
 	Once                 bool
+
+	// IPAMReconcileInterval is how often the elected daemon frees the
+	// etcd-ipam allocations of pods that are gone; 0 turns it off.
+	IPAMReconcileInterval time.Duration
+	IPAMReconcileGrace    time.Duration
+	IPAMEtcdPrefix        string
 }
 
 // credDirName is the folder under the conf dir that holds the plugin's
@@ -67,6 +73,15 @@ func (c *Config) validate() error {
 	}
 	if !c.Once && c.TokenRefreshInterval <= 0 {
 		errs = append(errs, fmt.Errorf("flag --token-refresh-interval %s: must be positive", c.TokenRefreshInterval))
+	}
+	if c.IPAMReconcileInterval < 0 {
+		errs = append(errs, fmt.Errorf("flag --ipam-reconcile-interval %s: must not be negative (0 turns the reconciler off)", c.IPAMReconcileInterval))
+	}
+	if c.IPAMReconcileInterval > 0 && c.IPAMReconcileGrace <= 0 {
+		errs = append(errs, fmt.Errorf("flag --ipam-reconcile-grace %s: must be positive", c.IPAMReconcileGrace))
+	}
+	if c.IPAMReconcileInterval > 0 && (!strings.HasPrefix(c.IPAMEtcdPrefix, "/") || strings.TrimRight(c.IPAMEtcdPrefix, "/") == "") {
+		errs = append(errs, fmt.Errorf("flag --ipam-etcd-prefix %q: must be an etcd key prefix such as /meta-cni/ipam", c.IPAMEtcdPrefix))
 	}
 	return errors.Join(errs...)
 }

@@ -35,6 +35,10 @@ type Daemon struct {
 	tokenRefreshes     atomic.Uint64
 	tokenRefreshErrors atomic.Uint64
 
+	reconciler           atomic.Pointer[Reconciler] // nil while the reconciler is off
+	reconcileLeader      atomic.Bool
+	reconcileSetupErrors atomic.Uint64
+
 	// onWrite, when set by a test, sees every file the daemon writes.
 	onWrite func(path string)
 }
@@ -106,6 +110,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.Install(); err != nil {
 		return err
 	}
+	// The reconciler stops before Run returns, so the Lease is given up.
+	rctx, stopReconciler := context.WithCancel(ctx)
+	waitReconciler := d.startReconciler(rctx)
+	defer func() {
+		stopReconciler()
+		waitReconciler()
+	}()
 	tick := time.NewTicker(d.cfg.TokenRefreshInterval)
 	defer tick.Stop()
 	for {

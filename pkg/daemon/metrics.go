@@ -32,6 +32,11 @@ func (d *Daemon) collect() []metric {
 		installed = float64(ns) / float64(time.Second)
 	}
 	attachments, networks := d.attachmentCounts()
+	passes, released, errs := d.reconcileCounts()
+	leader := "0"
+	if d.reconcileLeader.Load() {
+		leader = "1"
+	}
 	m := []metric{
 		{"meta_cni_daemon_info", "Version of the running meta-cni-daemon; the value is always 1.", "gauge",
 			[]sample{{labels: [][2]string{{"version", Version}}, value: "1"}}},
@@ -41,6 +46,14 @@ func (d *Daemon) collect() []metric {
 			[]sample{{value: strconv.FormatUint(d.tokenRefreshes.Load(), 10)}}},
 		{"meta_cni_token_refresh_errors_total", "Token refreshes that failed to read the projected token or write the host copy.", "counter",
 			[]sample{{value: strconv.FormatUint(d.tokenRefreshErrors.Load(), 10)}}},
+		{"meta_cni_ipam_reconcile_passes_total", "IPAM reconcile passes this daemon ran while it led.", "counter",
+			[]sample{{value: strconv.FormatUint(passes, 10)}}},
+		{"meta_cni_ipam_reconcile_released_total", "Allocations of pods that no longer exist that the IPAM reconciler released.", "counter",
+			[]sample{{value: strconv.FormatUint(released, 10)}}},
+		{"meta_cni_ipam_reconcile_errors_total", "IPAM reconciler failures: setup, listing holdings, pod GETs other than NotFound, and releases.", "counter",
+			[]sample{{value: strconv.FormatUint(errs, 10)}}},
+		{"meta_cni_ipam_reconcile_leader", "1 while this daemon holds the IPAM reconciler's Lease, else 0.", "gauge",
+			[]sample{{value: leader}}},
 		{"meta_cni_attachments", "Containers with an attachment record in meta-cni's cache on this node.", "gauge",
 			[]sample{{value: strconv.Itoa(attachments)}}},
 	}
@@ -49,6 +62,15 @@ func (d *Daemon) collect() []metric {
 		nets.samples = append(nets.samples, sample{labels: [][2]string{{"network", name}}, value: strconv.Itoa(networks[name])})
 	}
 	return append(m, nets)
+}
+
+// reconcileCounts reads the reconciler's counters, plus setup failures.
+func (d *Daemon) reconcileCounts() (passes, released, errs uint64) {
+	errs = d.reconcileSetupErrors.Load()
+	if r := d.reconciler.Load(); r != nil {
+		passes, released, errs = r.passes.Load(), r.released.Load(), errs+r.errs.Load()
+	}
+	return passes, released, errs
 }
 
 // attachmentCounts counts records and their delegates per network. An

@@ -42,7 +42,7 @@ func TestReconcilerAgainstRealEtcdAndAPIServerFreesOnlyDeadPodsAddresses(t *test
 	if err := k.EnsureNamespace(ns); err != nil {
 		t.Fatal(err)
 	}
-	store := realStore(t, "/test/reconcile")
+	store, _ := realStore(t, "/test/reconcile")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -143,7 +143,9 @@ func TestReconcilerAgainstRealEtcdAndAPIServerFreesOnlyDeadPodsAddresses(t *test
 	}
 }
 
-func realStore(t *testing.T, prefix string) *ipam.Store {
+// realStore is a store over a warm gRPC client of a fresh etcd, and the
+// etcd's endpoints.
+func realStore(t *testing.T, prefix string) (*ipam.Store, []string) {
 	t.Helper()
 	c := testenv.StartEtcdClusterRetry(t, 1, nil)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
@@ -151,7 +153,7 @@ func realStore(t *testing.T, prefix string) *ipam.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return ipam.NewStoreKV(etcdv3.KV{Client: cli}, prefix, "", discard())
+	return ipam.NewStoreKV(etcdv3.KV{Client: cli}, prefix, "", discard()), c.Endpoints()
 }
 
 func rangeSet(t *testing.T, cidr string) *ipam.RangeSet {

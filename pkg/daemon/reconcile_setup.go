@@ -1,0 +1,187 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/meta-cni/meta-cni/pkg/ipam"
+	"github.com/meta-cni/meta-cni/pkg/ipam/etcdv3"
+)
+
+// errReconcilerOff says the reconciler has nothing to work with; it is
+// logged once, not counted as an error.
+var errReconcilerOff = errors.New("ipam reconciler off")
+
+// startReconciler sets up the etcd and API clients and campaigns for the
+// reconciler's Lease in the background. The returned func waits, briefly,
+// for the Lease to be given up after ctx ends.
+func (d *Daemon) startReconciler(ctx context.Context) (wait func()) {
+	noop := func() {}
+	el, r, closeEtcd, err := d.reconcilerSetup()
+	if errors.Is(err, errReconcilerOff) {
+		d.log.Info(err.Error())
+		return noop
+	}
+	if err != nil {
+		d.reconcileSetupErrors.Add(1)
+		d.log.Error("ipam reconciler not started", "err", err)
+		return noop
+	}
+	d.reconciler.Store(r)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer closeEtcd()
+		if err := LeadReconciler(ctx, el, r, d.cfg.IPAMReconcileInterval, &d.reconcileLeader, d.log); err != nil {
+			d.reconcileSetupErrors.Add(1)
+			d.log.Error("ipam reconciler stopped", "err", err)
+		}
+	}()
+	d.log.Info("ipam reconciler campaigning", "lease", el.Namespace+"/"+LeaseName, "identity", el.Identity,
+		"interval", d.cfg.IPAMReconcileInterval, "grace", d.cfg.IPAMReconcileGrace, "prefix", r.storePrefix())
+	return func() {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			d.log.Warn("ipam reconciler did not stop within 5s")
+		}
+	}
+}
+
+func (r *Reconciler) storePrefix() string {
+	if s, ok := r.Store.(*ipam.Store); ok {
+		return s.Prefix
+	}
+	return ""
+}
+
+// reconcilerSetup reads the etcd Secret's files and the ServiceAccount's
+// credentials. The etcd client is gRPC and kept warm: the daemon is
+// long-lived, unlike the plugin.
+func (d *Daemon) reconcilerSetup() (Election, *Reconciler, func(), error) {
+	var el Election
+	c := d.cfg
+	if c.IPAMReconcileInterval == 0 {
+		return el, nil, nil, fmt.Errorf("%w: --ipam-reconcile-interval is 0", errReconcilerOff)
+	}
+	eps, err := etcdEndpoints(c.EtcdSecretDir)
+	if err != nil {
+		return el, nil, nil, err
+	}
+	if len(eps) == 0 {
+		return el, nil, nil, fmt.Errorf("%w: no etcd endpoints in %s", errReconcilerOff, filepath.Join(c.EtcdSecretDir, "endpoints"))
+	}
+	el.Namespace = os.Getenv("POD_NAMESPACE")
+	if el.Namespace == "" {
+		return el, nil, nil, fmt.Errorf("%w: POD_NAMESPACE is not set, so there is no namespace for the lease", errReconcilerOff)
+	}
+	el.Identity = os.Getenv("NODE_NAME")
+	if el.Identity == "" {
+		if el.Identity, err = os.Hostname(); err != nil {
+			return el, nil, nil, fmt.Errorf("lease identity: NODE_NAME is not set and the hostname is unreadable: %w", err)
+		}
+	}
+	tlsCfg, err := etcdTLS(c.EtcdSecretDir, eps)
+	if err != nil {
+		return el, nil, nil, err
+	}
+	host, err := c.apiServerURL()
+	if err != nil {
+		return el, nil, nil, err
+	}
+	// BearerTokenFile is re-read as the kubelet rotates the token.
+	el.Client, err = kubernetes.NewForConfig(&rest.Config{Host: host, BearerTokenFile: c.TokenFile,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: c.CAFile}, UserAgent: "meta-cni-daemon", Timeout: 30 * time.Second})
+	if err != nil {
+		return el, nil, nil, fmt.Errorf("kube client for %s: %w", host, err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: tlsCfg, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return el, nil, nil, fmt.Errorf("etcd client for %v: %w", eps, err)
+	}
+	prefix := strings.TrimRight(c.IPAMEtcdPrefix, "/")
+	r := &Reconciler{Store: ipam.NewStoreKV(etcdv3.KV{Client: cli}, prefix, "", d.log), Pods: KubePods{Client: el.Client},
+		Grace: c.IPAMReconcileGrace, Log: d.log}
+	return el, r, func() { cli.Close() }, nil
+}
+
+// etcdEndpoints reads the Secret's endpoints file, separated by commas,
+// spaces or newlines; a missing file means none.
+func etcdEndpoints(dir string) ([]string, error) {
+	path := filepath.Join(dir, "endpoints")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read etcd endpoints %s: %w", path, err)
+	}
+	var eps []string
+	for _, ep := range strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' }) {
+		rest := ep
+		if scheme, after, ok := strings.Cut(ep, "://"); ok {
+			if scheme != "http" && scheme != "https" {
+				return nil, fmt.Errorf("etcd endpoint %q in %s: scheme must be http or https", ep, path)
+			}
+			rest = after
+		}
+		if i := strings.LastIndex(rest, ":"); i <= 0 || i == len(rest)-1 {
+			return nil, fmt.Errorf("etcd endpoint %q in %s: not host:port", ep, path)
+		}
+		eps = append(eps, ep)
+	}
+	return eps, nil
+}
+
+// etcdTLS uses whichever of ca.crt, tls.crt and tls.key the Secret has; nil
+// when it has none and every endpoint is plain http.
+func etcdTLS(dir string, eps []string) (*tls.Config, error) {
+	ca, cert, key := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	hasCA, hasCert, hasKey := exists(ca), exists(cert), exists(key)
+	secure := hasCA || hasCert
+	for _, ep := range eps {
+		secure = secure || strings.HasPrefix(ep, "https://")
+	}
+	if !secure {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if hasCert != hasKey {
+		return nil, fmt.Errorf("etcd secret %s: tls.crt and tls.key must both be present or both absent", dir)
+	}
+	if hasCert {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("load etcd client certificate %s: %w", cert, err)
+		}
+		t.Certificates = []tls.Certificate{pair}
+	}
+	if hasCA {
+		b, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("read etcd CA %s: %w", ca, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("etcd CA %s holds no PEM certificate", ca)
+		}
+		t.RootCAs = pool
+	}
+	return t, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
