@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,7 +77,7 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 	for _, o := range objs {
 		byKind[o.GetKind()] = o
 	}
-	for _, kind := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Secret", "DaemonSet"} {
+	for _, kind := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap", "Secret", "DaemonSet"} {
 		if byKind[kind] == nil {
 			t.Errorf("the chart created no %s", kind)
 		}
@@ -184,6 +185,54 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 		}
 		if got.Status.Allowed {
 			t.Error("the chart's ServiceAccount may delete pods; it needs far less")
+		}
+	})
+
+	t.Run("ServiceAccountMayElectTheIPAMReconcilerOnlyInItsNamespace", func(t *testing.T) {
+		user := "system:serviceaccount:kube-system:" + byKind["ServiceAccount"].GetName()
+		for _, tc := range []struct {
+			attrs authzv1.ResourceAttributes
+			allow bool
+		}{
+			{authzv1.ResourceAttributes{Verb: "get", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system", Name: "meta-cni-ipam-reconciler"}, true},
+			{authzv1.ResourceAttributes{Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system"}, true},
+			{authzv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system", Name: "meta-cni-ipam-reconciler"}, true},
+			{authzv1.ResourceAttributes{Verb: "delete", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system", Name: "meta-cni-ipam-reconciler"}, false},
+			{authzv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "app", Name: "meta-cni-ipam-reconciler"}, false},
+			{authzv1.ResourceAttributes{Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: "app"}, false},
+		} {
+			attrs := tc.attrs
+			review := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &attrs,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:kube-system"}}}
+			got, err := k.Clientset().AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Allowed != tc.allow {
+				t.Errorf("%s may %s leases in %s: %v, want %v (%s)", user, attrs.Verb, attrs.Namespace, got.Status.Allowed, tc.allow, got.Status.Reason)
+			}
+		}
+	})
+
+	t.Run("DaemonSetGivesTheReconcilerItsNodeNamespaceAndFlags", func(t *testing.T) {
+		var ds appsv1.DaemonSet
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(byKind["DaemonSet"].Object, &ds); err != nil {
+			t.Fatal(err)
+		}
+		c := ds.Spec.Template.Spec.Containers[0]
+		env := map[string]string{}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+				env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+			}
+		}
+		if env["NODE_NAME"] != "spec.nodeName" || env["POD_NAMESPACE"] != "metadata.namespace" {
+			t.Errorf("DaemonSet env from the downward API = %v, want NODE_NAME=spec.nodeName and POD_NAMESPACE=metadata.namespace", env)
+		}
+		for _, want := range []string{"--ipam-reconcile-interval=5m", "--ipam-reconcile-grace=10m", "--ipam-etcd-prefix=/meta-cni/ipam"} {
+			if !slices.Contains(c.Args, want) {
+				t.Errorf("DaemonSet args %v lack %s", c.Args, want)
+			}
 		}
 	})
 
