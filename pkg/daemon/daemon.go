@@ -1,6 +1,7 @@
 // Package daemon is meta-cni's node agent: it installs the plugin binaries,
 // credentials and conflist on the host, keeps the plugin's ServiceAccount
-// token fresh as the kubelet rotates it, and serves health and metrics.
+// token fresh as the kubelet rotates it, serves health and metrics, and,
+// when elected, releases the etcd-ipam allocations of pods that are gone.
 package daemon
 
 import (
