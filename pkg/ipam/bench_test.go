@@ -2,8 +2,6 @@ package ipam
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -42,17 +40,7 @@ func BenchmarkAllocationCost(b *testing.B) {
 	for _, subnet := range []string{"10.1.0.0/24", "10.2.0.0/16"} {
 		set := mustSetTB(b, subnet)
 		pool := NewPool(s.Prefix, "", set.Ranges[0].Subnet)
-		var all []netip.Addr
-		for w := range set.Windows(netip.Addr{}, DefaultWindow) {
-			for a := w.First; ; a = a.Next() {
-				all = append(all, a)
-				if a == w.Last {
-					break
-				}
-			}
-		}
-		rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-		fill(b, s, pool, all[:len(all)*9/10])
+		fillRandomly(b, s, pool, set, 90)
 		var keys atomic.Int64
 		cs := *s
 		cs.KV = countingKV{s.KV, &keys}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -101,4 +102,21 @@ func addrs(as []Assigned) string {
 		out = append(out, a.Addr.String())
 	}
 	return strings.Join(out, ",")
+}
+
+// fillRandomly allocates percent of set's addresses in pool, picked at
+// random, so a test or benchmark starts from a fragmented pool.
+func fillRandomly(tb testing.TB, s *Store, pool Pool, set *RangeSet, percent int) {
+	tb.Helper()
+	var all []netip.Addr
+	for w := range set.Windows(netip.Addr{}, DefaultWindow) {
+		for a := w.First; ; a = a.Next() {
+			all = append(all, a)
+			if a == w.Last {
+				break
+			}
+		}
+	}
+	rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	fill(tb, s, pool, all[:len(all)*percent/100])
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync"
@@ -341,17 +340,7 @@ func TestAllocationReadsAWindowNotThePool(t *testing.T) {
 	for _, subnet := range []string{"10.1.0.0/24", "10.2.0.0/16"} {
 		set := mustSet(t, nil, [4]string{subnet, "", "", ""})
 		pool := NewPool(s.Prefix, "", set.Ranges[0].Subnet)
-		var all []netip.Addr
-		for w := range set.Windows(netip.Addr{}, DefaultWindow) {
-			for a := w.First; ; a = a.Next() {
-				all = append(all, a)
-				if a == w.Last {
-					break
-				}
-			}
-		}
-		rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-		fill(t, s, pool, all[:len(all)*9/10])
+		fillRandomly(t, s, pool, set, 90)
 		var keys atomic.Int64
 		cs := *s
 		cs.KV = countingKV{s.KV, &keys}
