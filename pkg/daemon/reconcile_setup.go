@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -116,8 +115,8 @@ func (d *Daemon) reconcilerSetup() (Election, *Reconciler, func(), error) {
 	return el, r, func() { cli.Close() }, nil
 }
 
-// etcdEndpoints reads the Secret's endpoints file, separated by commas,
-// spaces or newlines; a missing file means none.
+// etcdEndpoints reads the Secret's endpoints file (see ipam.ParseEndpoints);
+// a missing file means none.
 func etcdEndpoints(dir string) ([]string, error) {
 	path := filepath.Join(dir, "endpoints")
 	b, err := os.ReadFile(path)
@@ -127,19 +126,9 @@ func etcdEndpoints(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read etcd endpoints %s: %w", path, err)
 	}
-	var eps []string
-	for _, ep := range strings.FieldsFunc(string(b), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' }) {
-		rest := ep
-		if scheme, after, ok := strings.Cut(ep, "://"); ok {
-			if scheme != "http" && scheme != "https" {
-				return nil, fmt.Errorf("etcd endpoint %q in %s: scheme must be http or https", ep, path)
-			}
-			rest = after
-		}
-		if i := strings.LastIndex(rest, ":"); i <= 0 || i == len(rest)-1 {
-			return nil, fmt.Errorf("etcd endpoint %q in %s: not host:port", ep, path)
-		}
-		eps = append(eps, ep)
+	eps, err := ipam.ParseEndpoints(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("etcd endpoint in %s: %w", path, err)
 	}
 	return eps, nil
 }
@@ -148,37 +137,18 @@ func etcdEndpoints(dir string) ([]string, error) {
 // when it has none and every endpoint is plain http.
 func etcdTLS(dir string, eps []string) (*tls.Config, error) {
 	ca, cert, key := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	hasCA, hasCert, hasKey := exists(ca), exists(cert), exists(key)
-	secure := hasCA || hasCert
-	for _, ep := range eps {
-		secure = secure || strings.HasPrefix(ep, "https://")
-	}
-	if !secure {
-		return nil, nil
-	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	hasCert, hasKey := exists(cert), exists(key)
 	if hasCert != hasKey {
 		return nil, fmt.Errorf("etcd secret %s: tls.crt and tls.key must both be present or both absent", dir)
 	}
+	cfg := ipam.EtcdConfig{CertField: "etcd secret tls.crt", KeyField: "etcd secret tls.key", CAField: "etcd secret ca.crt"}
 	if hasCert {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("load etcd client certificate %s: %w", cert, err)
-		}
-		t.Certificates = []tls.Certificate{pair}
+		cfg.CertFile, cfg.KeyFile = cert, key
 	}
-	if hasCA {
-		b, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("read etcd CA %s: %w", ca, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("etcd CA %s holds no PEM certificate", ca)
-		}
-		t.RootCAs = pool
+	if exists(ca) {
+		cfg.TrustedCAFile = ca
 	}
-	return t, nil
+	return ipam.ClientTLS(cfg, eps)
 }
 
 func exists(path string) bool {

@@ -26,7 +26,7 @@ func Connect(cfg EtcdConfig) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := loadTLS(cfg, eps)
+	tlsCfg, err := ClientTLS(cfg, eps)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +42,21 @@ func (e *Etcd) Close() error {
 // KV is the transaction interface to this etcd.
 func (e *Etcd) KV() KV { return e.kv }
 
+// ParseEndpoints reads an endpoints file's content: URLs or host:port
+// pairs separated by commas, spaces or newlines, each checked.
+func ParseEndpoints(s string) ([]string, error) {
+	var eps []string
+	for _, ep := range strings.FieldsFunc(s, func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
+	}) {
+		if err := checkEndpoint(ep); err != nil {
+			return nil, err
+		}
+		eps = append(eps, ep)
+	}
+	return eps, nil
+}
+
 // endpoints joins the listed endpoints with those in the endpoints file,
 // which holds them separated by commas, spaces or newlines.
 func endpoints(cfg EtcdConfig) ([]string, error) {
@@ -51,14 +66,11 @@ func endpoints(cfg EtcdConfig) ([]string, error) {
 		if err != nil {
 			return nil, fieldErr("ipam.etcd.endpointsFile", "%v", err)
 		}
-		for _, ep := range strings.FieldsFunc(string(b), func(r rune) bool {
-			return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r'
-		}) {
-			if err := checkEndpoint(ep); err != nil {
-				return nil, fieldErr("ipam.etcd.endpointsFile", "%s: %v", cfg.EndpointsFile, err)
-			}
-			eps = append(eps, ep)
+		fromFile, err := ParseEndpoints(string(b))
+		if err != nil {
+			return nil, fieldErr("ipam.etcd.endpointsFile", "%s: %v", cfg.EndpointsFile, err)
 		}
+		eps = append(eps, fromFile...)
 	}
 	if len(eps) == 0 {
 		return nil, fieldErr(cfg.EndpointsField, "no etcd endpoint (endpointsFile %s is empty)", cfg.EndpointsFile)

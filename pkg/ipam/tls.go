@@ -9,9 +9,10 @@ import (
 	"strings"
 )
 
-// loadTLS builds the client TLS config, or nil for plain-text endpoints
-// without any TLS file. Every file error names its field.
-func loadTLS(cfg EtcdConfig, eps []string) (*tls.Config, error) {
+// ClientTLS builds the etcd client TLS config from cfg's certificate, key
+// and CA files, or nil for plain-text endpoints without any TLS file. Every
+// file error names its field (CertField, KeyField, CAField).
+func ClientTLS(cfg EtcdConfig, eps []string) (*tls.Config, error) {
 	secure := cfg.CertFile != "" || cfg.TrustedCAFile != ""
 	for _, ep := range eps {
 		if strings.HasPrefix(ep, "https://") {
