@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -16,24 +17,27 @@ import (
 
 // macvlan calls etcd-ipam through libcni as a runtime would: the pods'
 // interfaces get the addresses etcd holds for them, CHECK passes, and DEL
-// frees both the link and the keys. Plugins run in the host netns, as under
-// a runtime, so etcd on loopback is reachable; the macvlan master is a veth
-// whose peer sits in a "wire" netns of the test's own.
+// frees both the link and the keys. The plugins run inside a node netns of
+// the test's own (testenv.Node: its macvlan master is a veth to a "wire"
+// netns), and reach etcd through a loopback relay into that netns.
 func TestMacvlanWithEtcdIPAMInRealNetns(t *testing.T) {
 	testenv.RequireRoot(t)
 	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
-	cniPath := testenv.MustCNIPath(t)
-	master := setupMaster(t)
+	node := testenv.NewNode(t, "ens3")
+	etcdURL, err := url.Parse(r.cluster.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.ForwardIntoNST(t, node.NS, etcdURL.Host)
 
 	list, err := libcni.ConfListFromBytes([]byte(fmt.Sprintf(`{
 		"cniVersion": "1.0.0", "name": "underlay",
 		"plugins": [{"type": "macvlan", "master": %q, "mode": "bridge",
 			"ipam": {"type": "etcd-ipam", "subnet": "10.50.0.0/24", "rangeStart": "10.50.0.10", "gateway": "10.50.0.1",
-				"routes": [{"dst": "0.0.0.0/0"}], "etcd": {"endpoints": [%q], "prefix": %q}}}]}`, master, r.cluster.Endpoints()[0], r.prefix)))
+				"routes": [{"dst": "0.0.0.0/0"}], "etcd": {"endpoints": [%q], "prefix": %q}}}]}`, node.Master, r.cluster.Endpoints()[0], r.prefix)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cninet := libcni.NewCNIConfig([]string{cniPath}, nil)
 
 	type pod struct {
 		netns ns.NetNS
@@ -49,7 +53,7 @@ func TestMacvlanWithEtcdIPAMInRealNetns(t *testing.T) {
 		}
 		var res *current.Result
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := cninet.AddNetworkList(ctx, list, p.rt)
+		out, err := node.Add(ctx, list, p.rt)
 		cancel()
 		if err == nil {
 			res, err = current.NewResultFromResult(out)
@@ -92,9 +96,9 @@ func TestMacvlanWithEtcdIPAMInRealNetns(t *testing.T) {
 
 	for i, p := range pods {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := cninet.CheckNetworkList(ctx, list, p.rt)
+		err := node.Check(ctx, list, p.rt)
 		if err == nil {
-			err = cninet.DelNetworkList(ctx, list, p.rt)
+			err = node.Del(ctx, list, p.rt)
 		}
 		cancel()
 		if err != nil {
@@ -113,39 +117,4 @@ func TestMacvlanWithEtcdIPAMInRealNetns(t *testing.T) {
 	if left := r.allocationKeys(); len(left) != 0 {
 		t.Fatalf("keys left after DEL: %v", left)
 	}
-}
-
-// setupMaster makes a veth pair: one end in the host netns, named for this
-// test and removed after it, the other in a fresh "wire" netns.
-func setupMaster(t *testing.T) string {
-	t.Helper()
-	wire := testenv.NewNS(t)
-	name := fmt.Sprintf("eim%d", time.Now().UnixNano()%1_000_000)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p", PeerNamespace: netlink.NsFd(int(wire.Fd()))}
-	if err := netlink.LinkAdd(veth); err != nil {
-		t.Fatalf("add veth %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(name); err == nil {
-			_ = netlink.LinkDel(l)
-		}
-	})
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(l); err != nil {
-		t.Fatal(err)
-	}
-	err = wire.Do(func(ns.NetNS) error {
-		peer, err := netlink.LinkByName(name + "p")
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(peer)
-	})
-	if err != nil {
-		t.Fatalf("wire end: %v", err)
-	}
-	return name
 }
