@@ -81,7 +81,7 @@ func run() error {
 		return err
 	}
 	defer node.Close()
-	if err := addAddr(node.NS, "ens3", hostIP); err != nil {
+	if _, err := testenv.AddAddress(node.NS, "ens3", hostIP); err != nil {
 		return err
 	}
 	for _, raw := range append([]string{kube.URL}, kube.Etcd.Endpoints()...) {
@@ -210,20 +210,6 @@ func run() error {
 	step("node links after DEL: %s", strings.Join(links, ", "))
 	step("done: every pod got eth0 on the cluster bridge and net1 on macvlan from the shared etcd pool")
 	return nil
-}
-
-func addAddr(netns ns.NetNS, ifname, cidr string) error {
-	return netns.Do(func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		addr, err := netlink.ParseAddr(cidr)
-		if err != nil {
-			return err
-		}
-		return netlink.AddrAdd(link, addr)
-	})
 }
 
 func podRoutes(netns ns.NetNS) ([]string, error) {

@@ -23,9 +23,18 @@ func (n *Node) AddHostAddr(t testing.TB, cidr string) *net.IPNet {
 // once.
 func AddAddr(t testing.TB, netns ns.NetNS, link, cidr string) *net.IPNet {
 	t.Helper()
+	ipn, err := AddAddress(netns, link, cidr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ipn
+}
+
+// AddAddress is AddAddr for callers outside a test, such as the demo.
+func AddAddress(netns ns.NetNS, link, cidr string) (*net.IPNet, error) {
 	ip, ipn, err := net.ParseCIDR(cidr)
 	if err != nil {
-		t.Fatalf("address %q: %v", cidr, err)
+		return nil, fmt.Errorf("address %q: %w", cidr, err)
 	}
 	ipn.IP = ip
 	err = netns.Do(func(ns.NetNS) error {
@@ -36,9 +45,9 @@ func AddAddr(t testing.TB, netns ns.NetNS, link, cidr string) *net.IPNet {
 		return netlink.AddrAdd(l, &netlink.Addr{IPNet: ipn, Flags: nodad(ip)})
 	})
 	if err != nil {
-		t.Fatalf("add %s to %s: %v", cidr, link, err)
+		return nil, fmt.Errorf("add %s to %s: %w", cidr, link, err)
 	}
-	return ipn
+	return ipn, nil
 }
 
 // NewPodNS makes an empty pod netns with loopback up, removed at cleanup.
