@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -62,23 +61,20 @@ func benchMacvlan(b *testing.B, n *testenv.Node, pod *testenv.Pod, i int) string
 			Namespace: netlink.NsFd(int(pod.NS.Fd()))}, Mode: netlink.MACVLAN_MODE_BRIDGE}
 		return netlink.LinkAdd(mv)
 	})
-	if err == nil {
-		err = pod.NS.Do(func(ns.NetNS) error {
-			link, err := netlink.LinkByName("eth0")
-			if err != nil {
-				return err
-			}
-			mac = link.Attrs().HardwareAddr.String()
-			for _, cidr := range []string{v4, v6} {
-				ip, ipn, _ := net.ParseCIDR(cidr)
-				ipn.IP = ip
-				if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipn, Flags: 0x02 /* NODAD */}); err != nil {
-					return err
-				}
-			}
-			return netlink.LinkSetUp(link)
-		})
+	if err != nil {
+		b.Fatalf("pod %d macvlan: %v", i, err)
 	}
+	for _, cidr := range []string{v4, v6} {
+		testenv.AddAddr(b, pod.NS, "eth0", cidr)
+	}
+	err = pod.NS.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		mac = link.Attrs().HardwareAddr.String()
+		return netlink.LinkSetUp(link)
+	})
 	if err != nil {
 		b.Fatalf("pod %d macvlan: %v", i, err)
 	}
