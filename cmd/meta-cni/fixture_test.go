@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -21,8 +25,10 @@ import (
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
+	"github.com/meta-cni/meta-cni/pkg/daemon"
 )
 
 var (
@@ -95,6 +101,8 @@ type fixture struct {
 	cacheDir   string
 	ipamDir    string
 	metaExtra  map[string]any
+	// nodeAPI is set by startNodeAPI.
+	nodeAPI *daemon.NodeAPI
 	// keepLinks are node links a DEL rightly leaves, like the bridge
 	// plugin's bridge.
 	keepLinks []string
@@ -334,5 +342,62 @@ func (f *fixture) assertClean(sb *sandbox) {
 			f.t.Errorf("left behind: %s", path)
 			return nil
 		})
+	}
+}
+
+// startNodeAPI serves meta-cni-daemon's node API, with the chart's
+// ServiceAccount, on a socket the plugin's conf names as daemonSocket. It
+// returns the handler, whose metrics tell which calls went through it.
+func (f *fixture) startNodeAPI() *daemon.NodeAPI {
+	f.t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	// A socket path must fit in 108 bytes, which a test's temp dir may not.
+	dir, err := os.MkdirTemp("", "mcni-")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n, err := daemon.NewNodeAPI(cfg, filepath.Join(dir, "journal"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	socket := filepath.Join(dir, "node-api.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	srv := &http.Server{Handler: n}
+	go srv.Serve(ln)
+	f.t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Close(ctx)
+		os.RemoveAll(dir)
+	})
+	if f.metaExtra == nil {
+		f.metaExtra = map[string]any{}
+	}
+	f.metaExtra["daemonSocket"] = socket
+	f.nodeAPI = n
+	return n
+}
+
+// waitNetworkStatus returns the pod once it carries a network-status
+// annotation; through the node API it lands just after ADD returns.
+func (f *fixture) waitNetworkStatus(sb *sandbox) *corev1.Pod {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pod := f.getPod(sb)
+		if _, ok := pod.Annotations[nadv1.NetworkStatusAnnot]; ok {
+			return pod
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("pod %s/%s has no network-status 10s after ADD", sb.pod.Namespace, sb.pod.Name)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -13,6 +13,17 @@ import (
 // tempPrefix+base+"-*" in the same directory, fsync, rename, then fsync of
 // the directory so the rename itself survives a crash.
 func Write(path string, src io.Reader, mode os.FileMode, tempPrefix string) error {
+	return write(path, src, mode, tempPrefix, true)
+}
+
+// WriteNoSync replaces path the same way without either fsync: readers
+// never see a partial file, and the file survives its writer crashing, but
+// not the machine crashing.
+func WriteNoSync(path string, src io.Reader, mode os.FileMode, tempPrefix string) error {
+	return write(path, src, mode, tempPrefix, false)
+}
+
+func write(path string, src io.Reader, mode os.FileMode, tempPrefix string, durable bool) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-*")
 	if err != nil {
@@ -24,7 +35,7 @@ func Write(path string, src io.Reader, mode os.FileMode, tempPrefix string) erro
 	if err == nil {
 		_, err = io.Copy(tmp, src)
 	}
-	if err == nil {
+	if err == nil && durable {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -33,7 +44,7 @@ func Write(path string, src io.Reader, mode os.FileMode, tempPrefix string) erro
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
-	if err == nil {
+	if err == nil && durable {
 		err = SyncDir(dir)
 	}
 	return err

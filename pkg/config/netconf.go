@@ -33,6 +33,10 @@ type NetConf struct {
 	types.PluginConf
 
 	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// DaemonSocket is meta-cni-daemon's node API. When it accepts a
+	// connection, the plugin's API calls go through the daemon's warm
+	// connection; when it does not, the plugin uses Kubeconfig itself.
+	DaemonSocket string `json:"daemonSocket,omitempty"`
 	// ClusterNetwork is a NAD name ([ns/]name), a conf name in ConfDir, or
 	// an absolute file path; it is attached as eth0.
 	ClusterNetwork string `json:"clusterNetwork,omitempty"`
@@ -164,6 +168,9 @@ func (c *NetConf) validate() error {
 		if err := validNamespace(fmt.Sprintf("globalNamespaces[%d]", i), ns); err != nil {
 			return err
 		}
+	}
+	if c.DaemonSocket != "" && !strings.HasPrefix(c.DaemonSocket, "/") {
+		return &FieldError{"daemonSocket", fmt.Sprintf("%q must be an absolute path to a unix socket", c.DaemonSocket)}
 	}
 	switch c.LogLevel {
 	case "debug", "verbose", "info", "warn", "warning", "error", "panic":

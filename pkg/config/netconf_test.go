@@ -76,6 +76,7 @@ func TestParseKeepsGivenFields(t *testing.T) {
 	c := mustParse(t, []byte(`{
 		"cniVersion": "0.3.1", "name": "multus-cni-network", "type": "meta-cni",
 		"kubeconfig": "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig",
+		"daemonSocket": "/run/meta-cni/node-api.sock",
 		"clusterNetwork": "kube-system/flannel",
 		"defaultNetworks": ["sidecar", "other/net"],
 		"multusNamespace": "nets",
@@ -87,6 +88,7 @@ func TestParseKeepsGivenFields(t *testing.T) {
 	}`))
 	want := &config.NetConf{
 		Kubeconfig:             "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig",
+		DaemonSocket:           "/run/meta-cni/node-api.sock",
 		ClusterNetwork:         "kube-system/flannel",
 		DefaultNetworks:        []string{"sidecar", "other/net"},
 		NetworkNamespace:       "nets",
@@ -214,6 +216,8 @@ var invalidCases = []struct {
 	{"bad name in globalNamespaces comma string", "{" + minimal + `,"globalNamespaces":"default,Bad"}`, "globalNamespaces[1]", `"Bad" is not a valid namespace`},
 	{"too long namespace", "{" + minimal + `,"multusNamespace":"` + strings.Repeat("a", 64) + `"}`, "multusNamespace", "is not a valid namespace"},
 	{"unknown logLevel", "{" + minimal + `,"logLevel":"trace"}`, "logLevel", `"trace" is not one of`},
+	{"relative daemonSocket", "{" + minimal + `,"daemonSocket":"run/node-api.sock"}`, "daemonSocket", "must be an absolute path"},
+	{"daemonSocket number", "{" + minimal + `,"daemonSocket":1}`, "daemonSocket", "must be a JSON string"},
 	{"upper-case logLevel", "{" + minimal + `,"logLevel":"INFO"}`, "logLevel", "is not one of"},
 	{"negative apiTimeout duration", "{" + minimal + `,"apiTimeout":"-3s"}`, "apiTimeout", "must be positive"},
 	{"zero apiTimeout duration", "{" + minimal + `,"apiTimeout":"0s"}`, "apiTimeout", "must be positive"},

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // Config is the daemon's command line, one field per flag.
@@ -33,6 +35,11 @@ type Config struct {
 	IPAMReconcileInterval time.Duration
 	IPAMReconcileGrace    time.Duration
 	IPAMEtcdPrefix        string
+
+	// NodeAPISocket, when set, is where the daemon serves the plugin's API
+	// calls; it is written into the conflist as "daemonSocket", so it must
+	// be the same path in the daemon's container and on the host.
+	NodeAPISocket string
 }
 
 // credDirName is the folder under the conf dir that holds the plugin's
@@ -83,6 +90,9 @@ func (c *Config) validate() error {
 	if c.IPAMReconcileInterval > 0 && (!strings.HasPrefix(c.IPAMEtcdPrefix, "/") || strings.TrimRight(c.IPAMEtcdPrefix, "/") == "") {
 		errs = append(errs, fmt.Errorf("flag --ipam-etcd-prefix %q: must be an etcd key prefix such as /meta-cni/ipam", c.IPAMEtcdPrefix))
 	}
+	if c.NodeAPISocket != "" && !filepath.IsAbs(c.NodeAPISocket) {
+		errs = append(errs, fmt.Errorf("flag --node-api-socket %q: must be an absolute path, the same in the container and on the host", c.NodeAPISocket))
+	}
 	return errors.Join(errs...)
 }
 
@@ -103,6 +113,17 @@ func (c *Config) credDir() string     { return filepath.Join(c.CNIConfDir, credD
 func (c *Config) hostCredDir() string { return filepath.Join(c.HostCNIConfDir, credDirName) }
 func (c *Config) conflistPath() string {
 	return filepath.Join(c.CNIConfDir, c.ConfName)
+}
+
+// restConfig is the daemon's own API client configuration: the mounted
+// ServiceAccount token, re-read as the kubelet rotates it, and CA.
+func (c *Config) restConfig() (*rest.Config, error) {
+	host, err := c.apiServerURL()
+	if err != nil {
+		return nil, err
+	}
+	return &rest.Config{Host: host, BearerTokenFile: c.TokenFile,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: c.CAFile}, UserAgent: "meta-cni-daemon", Timeout: 30 * time.Second}, nil
 }
 
 // HostKubeconfigPath is where the plugin, running on the host, finds the

@@ -29,16 +29,17 @@ func (e *ConflistError) Error() string {
 }
 
 // prepareConflist reads the chart's conflist, checks it, and returns it with
-// every meta-cni plugin's "kubeconfig" set to kubeconfig.
-func prepareConflist(file, kubeconfig string) ([]byte, error) {
+// every meta-cni plugin's "kubeconfig" set to kubeconfig and, when the node
+// API is on, its "daemonSocket" set to socket.
+func prepareConflist(file, kubeconfig, socket string) ([]byte, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read conflist: %w", err)
 	}
-	return rewriteConflist(file, data, kubeconfig)
+	return rewriteConflist(file, data, kubeconfig, socket)
 }
 
-func rewriteConflist(file string, data []byte, kubeconfig string) ([]byte, error) {
+func rewriteConflist(file string, data []byte, kubeconfig, socket string) ([]byte, error) {
 	bad := func(field, format string, args ...any) error {
 		return &ConflistError{File: file, Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -57,6 +58,7 @@ func rewriteConflist(file string, data []byte, kubeconfig string) ([]byte, error
 		return nil, bad("plugins", "must be a non-empty list of plugin objects")
 	}
 	kc, _ := json.Marshal(kubeconfig)
+	sock, _ := json.Marshal(socket)
 	found := false
 	for i, p := range plugins {
 		var typ string
@@ -65,6 +67,9 @@ func rewriteConflist(file string, data []byte, kubeconfig string) ([]byte, error
 		}
 		if typ == pluginType {
 			p["kubeconfig"] = kc
+			if socket != "" {
+				p["daemonSocket"] = sock
+			}
 			if err := checkNetConf(top, p); err != nil {
 				var fe *config.FieldError
 				if errors.As(err, &fe) {

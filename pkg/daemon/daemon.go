@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,8 @@ type Daemon struct {
 	reconcileLeader      atomic.Bool
 	reconcileSetupErrors atomic.Uint64
 
+	nodeAPI atomic.Pointer[NodeAPI] // nil while the node API is off
+
 	// onWrite, when set by a test, sees every file the daemon writes.
 	onWrite func(path string)
 }
@@ -67,7 +70,13 @@ func (d *Daemon) Ready() bool { return d.installedAt.Load() != 0 }
 // Handler serves /metrics, /healthz and /readyz.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if d.nodeAPI.Load() != nil {
+			if err := probeNodeAPI(r.Context(), d.cfg.NodeAPISocket); err != nil {
+				http.Error(w, "node API socket does not answer: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -93,20 +102,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.Once {
 		return d.Install()
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	if d.cfg.MetricsAddress != "" {
 		ln, err := net.Listen("tcp", d.cfg.MetricsAddress)
 		if err != nil {
 			return fmt.Errorf("listen for metrics on %s: %w", d.cfg.MetricsAddress, err)
 		}
 		srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { serveErr <- srv.Serve(ln) }()
+		go func() { serveErr <- fmt.Errorf("serve metrics: %w", srv.Serve(ln)) }()
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		}()
 		d.log.Info("serving metrics", "address", ln.Addr().String())
+	}
+	// The socket is up before the conflist that names it is installed.
+	if d.cfg.NodeAPISocket != "" {
+		stop, err := d.startNodeAPI(serveErr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if err := d.Install(); err != nil {
 		return err
@@ -130,10 +147,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case err := <-serveErr:
 			if !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve metrics: %w", err)
+				return err
 			}
 		case <-tick.C:
 			d.RefreshCredentials()
 		}
 	}
+}
+
+// startNodeAPI serves the plugin's API calls on the socket until the
+// returned func is called.
+func (d *Daemon) startNodeAPI(serveErr chan<- error) (stop func(), err error) {
+	cfg, err := d.cfg.restConfig()
+	if err != nil {
+		return nil, fmt.Errorf("node API: %w", err)
+	}
+	n, err := NewNodeAPI(cfg, filepath.Join(d.cfg.CacheDir, "node-api", "network-status"), d.log)
+	if err != nil {
+		return nil, err
+	}
+	s, err := serveNodeAPI(d.cfg.NodeAPISocket, n)
+	if err != nil {
+		return nil, err
+	}
+	d.nodeAPI.Store(n)
+	go func() {
+		if err := <-s.done; !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- fmt.Errorf("serve node API: %w", err)
+		}
+	}()
+	d.log.Info("serving the node API", "socket", d.cfg.NodeAPISocket, "apiServer", cfg.Host)
+	return func() {
+		s.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Close(ctx)
+	}, nil
 }

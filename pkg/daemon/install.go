@@ -22,7 +22,7 @@ func (d *Daemon) Install() error {
 	if err != nil {
 		return err
 	}
-	conflist, err := prepareConflist(d.cfg.ConfFile, d.cfg.HostKubeconfigPath())
+	conflist, err := prepareConflist(d.cfg.ConfFile, d.cfg.HostKubeconfigPath(), d.cfg.NodeAPISocket)
 	if err != nil {
 		return err
 	}

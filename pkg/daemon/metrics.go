@@ -20,6 +20,7 @@ type metric struct {
 }
 
 type sample struct {
+	name   string // suffix to the family's name, such as _bucket
 	labels [][2]string
 	value  string
 }
@@ -61,7 +62,11 @@ func (d *Daemon) collect() []metric {
 	for _, name := range slices.Sorted(maps.Keys(networks)) {
 		nets.samples = append(nets.samples, sample{labels: [][2]string{{"network", name}}, value: strconv.Itoa(networks[name])})
 	}
-	return append(m, nets)
+	m = append(m, nets)
+	if n := d.nodeAPI.Load(); n != nil {
+		m = append(m, n.metrics()...)
+	}
+	return m
 }
 
 // reconcileCounts reads the reconciler's counters, plus setup failures.
@@ -96,6 +101,7 @@ func writeMetrics(w io.Writer, metrics []metric) error {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", m.name, escapeHelp(m.help), m.name, m.typ)
 		for _, s := range m.samples {
 			b.WriteString(m.name)
+			b.WriteString(s.name)
 			if len(s.labels) > 0 {
 				b.WriteByte('{')
 				for i, l := range s.labels {

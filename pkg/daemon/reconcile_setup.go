@@ -12,7 +12,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/meta-cni/meta-cni/pkg/ipam"
 	"github.com/meta-cni/meta-cni/pkg/ipam/etcdv3"
@@ -95,15 +94,13 @@ func (d *Daemon) reconcilerSetup() (Election, *Reconciler, func(), error) {
 	if err != nil {
 		return el, nil, nil, err
 	}
-	host, err := c.apiServerURL()
+	restCfg, err := c.restConfig()
 	if err != nil {
 		return el, nil, nil, err
 	}
-	// BearerTokenFile is re-read as the kubelet rotates the token.
-	el.Client, err = kubernetes.NewForConfig(&rest.Config{Host: host, BearerTokenFile: c.TokenFile,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: c.CAFile}, UserAgent: "meta-cni-daemon", Timeout: 30 * time.Second})
+	el.Client, err = kubernetes.NewForConfig(restCfg)
 	if err != nil {
-		return el, nil, nil, fmt.Errorf("kube client for %s: %w", host, err)
+		return el, nil, nil, fmt.Errorf("kube client for %s: %w", restCfg.Host, err)
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: tlsCfg, DialTimeout: 5 * time.Second})
 	if err != nil {

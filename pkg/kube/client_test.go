@@ -139,11 +139,13 @@ func TestSetPodAnnotationSendsAMergePatchToPodStatus(t *testing.T) {
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		_, _ = w.Write([]byte(`{}`))
 	}))
-	if err := c.SetPodAnnotation(context.Background(), "ns", "p", "k", "v"); err != nil {
+	p := pod("1")
+	if err := c.SetPodAnnotation(context.Background(), p, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	ann, _ := body["metadata"].(map[string]any)["annotations"].(map[string]any)
-	if method != "PATCH" || path != "/api/v1/namespaces/ns/pods/p/status" || ctype != "application/merge-patch+json" || ann["k"] != "v" {
+	meta, _ := body["metadata"].(map[string]any)
+	ann, _ := meta["annotations"].(map[string]any)
+	if method != "PATCH" || path != "/api/v1/namespaces/ns/pods/p/status" || ctype != "application/merge-patch+json" || ann["k"] != "v" || meta["uid"] != "uid-1" {
 		t.Fatalf("%s %s (%s) %v", method, path, ctype, body)
 	}
 }

@@ -86,9 +86,15 @@ func (c *Client) GetNetworkAttachmentDefinition(ctx context.Context, namespace, 
 // SetPodAnnotation merge-patches one annotation through the pods/status
 // subresource, which is what the chart's RBAC grants. A merge patch carries
 // no resourceVersion, so conflicts are rare; RetryOnConflict covers the
-// rest.
-func (c *Client) SetPodAnnotation(ctx context.Context, namespace, name, key, value string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+// rest. The patch carries the pod's UID: the API server refuses it (422,
+// the UID is immutable) rather than annotate a newer pod of the same name.
+func (c *Client) SetPodAnnotation(ctx context.Context, pod *Pod, key, value string) error {
+	namespace, name := pod.Namespace, pod.Name
+	meta := map[string]any{"annotations": map[string]string{key: value}}
+	if pod.UID != "" {
+		meta["uid"] = pod.UID
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return err
 	}

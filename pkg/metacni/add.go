@@ -52,7 +52,7 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	var err error
 	if isPod && !res.clusterFromFile() {
 		// A NAD-named cluster network needs the API before it can start.
-		if res.api, err = p.api(inv.conf); err != nil {
+		if res.api, err = p.api(inv); err != nil {
 			return nil, err
 		}
 	}
@@ -70,7 +70,7 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 			return nil, err
 		}
 		if res.api == nil {
-			if res.api, err = p.api(inv.conf); err != nil {
+			if res.api, err = p.api(inv); err != nil {
 				_, _ = early.wait()
 				rbErr := runner.Del(ctx, early.rec)
 				p.removeRecord(inv, store, rec)
@@ -248,7 +248,7 @@ func (p *Plugin) finish(ctx context.Context, inv *invocation, api API, pod *kube
 		defer close(eventDone)
 		p.event(ctx, inv, api, pod, "Normal", "AddedInterface", strings.Join(lines, "; "))
 	}()
-	err = api.SetPodAnnotation(ctx, pod.Namespace, pod.Name, annotations.NetworkStatusKey, value)
+	err = api.SetPodAnnotation(ctx, pod, annotations.NetworkStatusKey, value)
 	<-eventDone
 	if err != nil {
 		return &podError{err}

@@ -55,7 +55,7 @@ func (p *Plugin) Status(args *skel.CmdArgs) error {
 	ctx := context.Background()
 	res := &resolver{conf: inv.conf, confs: &confDir{dir: inv.conf.ConfDir}}
 	if inv.conf.Kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-		if api, err := p.api(inv.conf); err == nil {
+		if api, err := p.api(inv); err == nil {
 			res.api = api
 		}
 	}

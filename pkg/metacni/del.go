@@ -61,7 +61,7 @@ func (p *Plugin) recordFromAPI(ctx context.Context, inv *invocation) (*delegate.
 	var pod *kube.Pod
 	if inv.pod.Name != "" {
 		var err error
-		if api, err = p.api(inv.conf); err != nil {
+		if api, err = p.api(inv); err != nil {
 			return nil, err
 		}
 		// The pod may be gone already; its cluster network is still worth

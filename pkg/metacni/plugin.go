@@ -23,7 +23,7 @@ import (
 type API interface {
 	GetPod(ctx context.Context, namespace, name, uid string) (*kube.Pod, error)
 	GetNetworkAttachmentDefinition(ctx context.Context, namespace, name string) (*nadv1.NetworkAttachmentDefinition, error)
-	SetPodAnnotation(ctx context.Context, namespace, name, key, value string) error
+	SetPodAnnotation(ctx context.Context, pod *kube.Pod, key, value string) error
 	Event(ctx context.Context, pod *kube.Pod, eventType, reason, message string) error
 }
 
@@ -74,15 +74,23 @@ func (p *Plugin) begin(args *skel.CmdArgs) (*invocation, error) {
 	return &invocation{args: args, conf: conf, cniArgs: pairs, pod: pod, log: log, closer: closer}, nil
 }
 
-func (p *Plugin) api(conf *config.NetConf) (API, error) {
-	if p.NewAPI != nil {
-		return p.NewAPI(conf)
+// api returns the Kubernetes API: through meta-cni-daemon when the NetConf
+// names its socket, else straight to the API server with the kubeconfig.
+func (p *Plugin) api(inv *invocation) (API, error) {
+	direct := func() (API, error) {
+		if p.NewAPI != nil {
+			return p.NewAPI(inv.conf)
+		}
+		c, err := kube.New(inv.conf.Kubeconfig, inv.conf.APITimeout)
+		if err != nil {
+			return nil, &config.FieldError{Field: "kubeconfig", Reason: err.Error()}
+		}
+		return c, nil
 	}
-	c, err := kube.New(conf.Kubeconfig, conf.APITimeout)
-	if err != nil {
-		return nil, &config.FieldError{Field: "kubeconfig", Reason: err.Error()}
+	if inv.conf.DaemonSocket == "" {
+		return direct()
 	}
-	return c, nil
+	return &daemonAPI{daemon: kube.NewDaemon(inv.conf.DaemonSocket, inv.conf.APITimeout), direct: direct, log: inv.log}, nil
 }
 
 func (p *Plugin) runner(conf *config.NetConf, args *skel.CmdArgs) *delegate.Runner {

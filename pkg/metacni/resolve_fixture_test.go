@@ -57,7 +57,7 @@ func (f *fakeAPI) GetNetworkAttachmentDefinition(_ context.Context, ns, name str
 	}, nil
 }
 
-func (f *fakeAPI) SetPodAnnotation(context.Context, string, string, string, string) error {
+func (f *fakeAPI) SetPodAnnotation(context.Context, *kube.Pod, string, string) error {
 	return errors.New("resolve must not patch the pod")
 }
 

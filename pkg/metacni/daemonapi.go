@@ -1,0 +1,72 @@
+package metacni
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+
+	"github.com/meta-cni/meta-cni/pkg/kube"
+)
+
+// daemonAPI sends every call through meta-cni-daemon's node API and, once
+// the daemon's socket refuses a connection, through the plugin's own
+// kubeconfig instead. A refused connection means the request never left,
+// so sending it again directly cannot apply it twice. A daemon that
+// accepted the request and then failed is an answer, not a reason to fall
+// back: its error is returned as the API server's would be.
+type daemonAPI struct {
+	daemon API
+	direct func() (API, error)
+	log    *slog.Logger
+
+	down       atomic.Bool
+	directOnce sync.Once
+	directAPI  API
+	directErr  error
+}
+
+// call runs fn against the daemon, or against the direct client when the
+// daemon is not there.
+func (a *daemonAPI) call(fn func(API) error) error {
+	if !a.down.Load() {
+		err := fn(a.daemon)
+		if !kube.IsDaemonUnavailable(err) {
+			return err
+		}
+		if !a.down.Swap(true) {
+			a.log.Warn("meta-cni-daemon's node API is unavailable; calling the API server with the kubeconfig", "err", err)
+		}
+	}
+	a.directOnce.Do(func() { a.directAPI, a.directErr = a.direct() })
+	if a.directErr != nil {
+		return a.directErr
+	}
+	return fn(a.directAPI)
+}
+
+func (a *daemonAPI) GetPod(ctx context.Context, namespace, name, uid string) (pod *kube.Pod, err error) {
+	err = a.call(func(api API) (err error) {
+		pod, err = api.GetPod(ctx, namespace, name, uid)
+		return err
+	})
+	return pod, err
+}
+
+func (a *daemonAPI) GetNetworkAttachmentDefinition(ctx context.Context, namespace, name string) (nad *nadv1.NetworkAttachmentDefinition, err error) {
+	err = a.call(func(api API) (err error) {
+		nad, err = api.GetNetworkAttachmentDefinition(ctx, namespace, name)
+		return err
+	})
+	return nad, err
+}
+
+func (a *daemonAPI) SetPodAnnotation(ctx context.Context, pod *kube.Pod, key, value string) error {
+	return a.call(func(api API) error { return api.SetPodAnnotation(ctx, pod, key, value) })
+}
+
+func (a *daemonAPI) Event(ctx context.Context, pod *kube.Pod, eventType, reason, message string) error {
+	return a.call(func(api API) error { return api.Event(ctx, pod, eventType, reason, message) })
+}
