@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -226,10 +227,24 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 				env[e.Name] = e.ValueFrom.FieldRef.FieldPath
 			}
 		}
+		// The conflist names the socket by the daemon's path, so the host
+		// directory must be mounted at the same path.
+		var runHost string
+		for _, v := range ds.Spec.Template.Spec.Volumes {
+			if v.Name == "run" && v.HostPath != nil {
+				runHost = v.HostPath.Path
+			}
+		}
+		if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.Name == "run" && m.MountPath == runHost && runHost == "/run/meta-cni" && !m.ReadOnly
+		}) {
+			t.Errorf("DaemonSet mounts %v, volumes %v: want host /run/meta-cni writable at the same path", c.VolumeMounts, ds.Spec.Template.Spec.Volumes)
+		}
 		if env["NODE_NAME"] != "spec.nodeName" || env["POD_NAMESPACE"] != "metadata.namespace" {
 			t.Errorf("DaemonSet env from the downward API = %v, want NODE_NAME=spec.nodeName and POD_NAMESPACE=metadata.namespace", env)
 		}
-		for _, want := range []string{"--ipam-reconcile-interval=5m", "--ipam-reconcile-grace=10m", "--ipam-etcd-prefix=/meta-cni/ipam"} {
+		for _, want := range []string{"--ipam-reconcile-interval=5m", "--ipam-reconcile-grace=10m", "--ipam-etcd-prefix=/meta-cni/ipam",
+			"--node-api-socket=/run/meta-cni/node-api.sock"} {
 			if !slices.Contains(c.Args, want) {
 				t.Errorf("DaemonSet args %v lack %s", c.Args, want)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,6 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
@@ -78,7 +78,19 @@ func addCheckDel(t *testing.T, f *fixture, v, form string) {
 }
 
 func TestTwoExtraNetworksGetNamedInterfacesAndMatchingNetworkStatus(t *testing.T) {
+	for _, mode := range []string{"standalone", "node-api"} {
+		t.Run(mode, func(t *testing.T) { twoExtraNetworks(t, mode) })
+	}
+}
+
+// twoExtraNetworks attaches a pod with two NADs. Standalone, the plugin
+// makes its own API calls; through the node API, every call goes through
+// the daemon, and network-status and the Event land just after ADD.
+func twoExtraNetworks(t *testing.T, mode string) {
 	f := newFixture(t)
+	if mode == "node-api" {
+		f.startNodeAPI()
+	}
 	ctx := context.Background()
 	list := f.metaConfList("1.1.0")
 	sb := f.newPod("two", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a, " + f.namespace + "/macvlan-b@data"})
@@ -93,7 +105,11 @@ func TestTwoExtraNetworksGetNamedInterfacesAndMatchingNetworkStatus(t *testing.T
 	}
 
 	var status []nadv1.NetworkStatus
-	value := f.getPod(sb).Annotations[nadv1.NetworkStatusAnnot]
+	pod := f.getPod(sb)
+	if mode == "node-api" {
+		pod = f.waitNetworkStatus(sb)
+	}
+	value := pod.Annotations[nadv1.NetworkStatusAnnot]
 	if err := json.Unmarshal([]byte(value), &status); err != nil {
 		t.Fatalf("network-status %q: %v", value, err)
 	}
@@ -115,22 +131,27 @@ func TestTwoExtraNetworksGetNamedInterfacesAndMatchingNetworkStatus(t *testing.T
 			t.Errorf("status of %s has default=%v", st.Interface, st.Default)
 		}
 	}
-	events, err := f.kube.Clientset().CoreV1().Events(f.namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var added []string
-	for _, ev := range events.Items {
-		if ev.Reason == "AddedInterface" && ev.InvolvedObject.Name == "two" {
-			added = append(added, ev.Message)
-		}
-	}
+	added := f.events(sb, "AddedInterface", 1)
 	if len(added) != 1 {
 		t.Fatalf("AddedInterface events %q, want one per ADD", added)
 	}
 	for ifname, ip := range ips {
 		if !strings.Contains(added[0], "Add "+ifname+" ["+ip+"]") {
 			t.Errorf("AddedInterface event %q does not report %s with %s", added[0], ifname, ip)
+		}
+	}
+	if mode == "node-api" {
+		served := f.nodeAPIServed()
+		for _, want := range []string{
+			"GET /api/v1/namespaces/" + f.namespace + "/pods/two",
+			"GET /apis/k8s.cni.cncf.io/v1/namespaces/" + f.namespace + "/network-attachment-definitions/macvlan-a",
+			"GET /apis/k8s.cni.cncf.io/v1/namespaces/" + f.namespace + "/network-attachment-definitions/macvlan-b",
+			"PATCH /api/v1/namespaces/" + f.namespace + "/pods/two/status",
+			"POST /api/v1/namespaces/" + f.namespace + "/events",
+		} {
+			if !slices.Contains(served, want) {
+				t.Errorf("the node API did not serve %s; it served %q", want, served)
+			}
 		}
 	}
 	if err := f.node.Del(ctx, list, sb.rt); err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,8 +102,11 @@ type fixture struct {
 	cacheDir   string
 	ipamDir    string
 	metaExtra  map[string]any
-	// nodeAPI is set by startNodeAPI.
-	nodeAPI *daemon.NodeAPI
+	// nodeAPI is set by startNodeAPI, and nodeAPICalls lists the requests
+	// it served, as "METHOD path".
+	nodeAPI      *daemon.NodeAPI
+	nodeAPIMu    sync.Mutex
+	nodeAPICalls []string
 	// keepLinks are node links a DEL rightly leaves, like the bridge
 	// plugin's bridge.
 	keepLinks []string
@@ -346,8 +350,7 @@ func (f *fixture) assertClean(sb *sandbox) {
 }
 
 // startNodeAPI serves meta-cni-daemon's node API, with the chart's
-// ServiceAccount, on a socket the plugin's conf names as daemonSocket. It
-// returns the handler, whose metrics tell which calls went through it.
+// ServiceAccount, on a socket the plugin's conf names as daemonSocket.
 func (f *fixture) startNodeAPI() *daemon.NodeAPI {
 	f.t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
@@ -368,7 +371,12 @@ func (f *fixture) startNodeAPI() *daemon.NodeAPI {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	srv := &http.Server{Handler: n}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.nodeAPIMu.Lock()
+		f.nodeAPICalls = append(f.nodeAPICalls, r.Method+" "+r.URL.Path)
+		f.nodeAPIMu.Unlock()
+		n.ServeHTTP(w, r)
+	})}
 	go srv.Serve(ln)
 	f.t.Cleanup(func() {
 		srv.Close()
@@ -399,5 +407,36 @@ func (f *fixture) waitNetworkStatus(sb *sandbox) *corev1.Pod {
 			f.t.Fatalf("pod %s/%s has no network-status 10s after ADD", sb.pod.Namespace, sb.pod.Name)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// nodeAPIServed lists the requests the node API served.
+func (f *fixture) nodeAPIServed() []string {
+	f.nodeAPIMu.Lock()
+	defer f.nodeAPIMu.Unlock()
+	return slices.Clone(f.nodeAPICalls)
+}
+
+// events returns the messages of the pod's Events with reason, waiting
+// up to 10s for at least want of them: through the node API they are sent
+// just after ADD returns.
+func (f *fixture) events(sb *sandbox, reason string, want int) []string {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, err := f.kube.Clientset().CoreV1().Events(sb.pod.Namespace).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var msgs []string
+		for _, ev := range list.Items {
+			if ev.Reason == reason && ev.InvolvedObject.Name == sb.pod.Name && ev.InvolvedObject.UID == sb.pod.UID {
+				msgs = append(msgs, ev.Message)
+			}
+		}
+		if len(msgs) >= want || time.Now().After(deadline) {
+			return msgs
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

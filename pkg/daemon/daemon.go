@@ -162,7 +162,10 @@ func (d *Daemon) startNodeAPI(serveErr chan<- error) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node API: %w", err)
 	}
-	n, err := NewNodeAPI(cfg, filepath.Join(d.cfg.CacheDir, "node-api", "network-status"), d.log)
+	// The journal sits next to the socket: the cache dir is mounted
+	// read-only, and the socket dir is on the host's tmpfs, which a reboot,
+	// the one thing that should empty it, does.
+	n, err := NewNodeAPI(cfg, filepath.Join(filepath.Dir(d.cfg.NodeAPISocket), "network-status"), d.log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,76 @@
+package metacni
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/meta-cni/meta-cni/pkg/kube"
+)
+
+// countingAPI counts NAD GETs and answers them with err.
+type countingAPI struct {
+	fakeAPI
+	calls atomic.Int32
+	err   error
+}
+
+func (c *countingAPI) GetNetworkAttachmentDefinition(ctx context.Context, ns, name string) (*nadv1.NetworkAttachmentDefinition, error) {
+	c.calls.Add(1)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c.fakeAPI.GetNetworkAttachmentDefinition(ctx, ns, name)
+}
+
+func newDaemonAPI(daemon API, direct func() (API, error)) (*daemonAPI, *bytes.Buffer) {
+	var log bytes.Buffer
+	return &daemonAPI{daemon: daemon, direct: direct, log: slog.New(slog.NewTextHandler(&log, nil))}, &log
+}
+
+func TestDaemonAPIFallsBackToTheKubeconfigOnceTheSocketRefuses(t *testing.T) {
+	daemon := &countingAPI{err: &kube.UnreachableError{Op: "GET", Err: &kube.DaemonUnavailableError{Socket: "/run/x.sock", Err: errors.New("connection refused")}}}
+	direct := &countingAPI{fakeAPI: fakeAPI{nads: map[string]string{"ns/a": `{"type":"macvlan"}`}}}
+	built := 0
+	a, log := newDaemonAPI(daemon, func() (API, error) { built++; return direct, nil })
+	for i := 0; i < 3; i++ {
+		if _, err := a.GetNetworkAttachmentDefinition(context.Background(), "ns", "a"); err != nil {
+			t.Fatalf("GET %d: %v", i, err)
+		}
+	}
+	if daemon.calls.Load() != 1 || direct.calls.Load() != 3 || built != 1 {
+		t.Fatalf("daemon called %d times, direct %d, built %d: want 1, 3, 1", daemon.calls.Load(), direct.calls.Load(), built)
+	}
+	if n := strings.Count(log.String(), "node API is unavailable"); n != 1 {
+		t.Fatalf("logged the fallback %d times, want once:\n%s", n, log.String())
+	}
+}
+
+func TestDaemonAPIReturnsTheDaemonsAnswerWithoutFallingBack(t *testing.T) {
+	notFound := apierrors.NewNotFound(nadResource, "a")
+	daemon := &countingAPI{err: notFound}
+	a, _ := newDaemonAPI(daemon, func() (API, error) {
+		t.Fatal("the direct client was built although the daemon answered")
+		return nil, nil
+	})
+	_, err := a.GetNetworkAttachmentDefinition(context.Background(), "ns", "a")
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("error %v, want the daemon's NotFound", err)
+	}
+}
+
+func TestDaemonAPIReportsAnUnusableKubeconfigOnFallback(t *testing.T) {
+	daemon := &countingAPI{err: &kube.DaemonUnavailableError{Socket: "/run/x.sock", Err: errors.New("no such file")}}
+	bad := errors.New(`meta-cni config field "kubeconfig": load kubeconfig: no such file`)
+	a, _ := newDaemonAPI(daemon, func() (API, error) { return nil, bad })
+	if _, err := a.GetNetworkAttachmentDefinition(context.Background(), "ns", "a"); !errors.Is(err, bad) {
+		t.Fatalf("error %v, want the kubeconfig's", err)
+	}
+}
