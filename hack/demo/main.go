@@ -9,7 +9,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,8 +27,10 @@ import (
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
+	"github.com/meta-cni/meta-cni/pkg/daemon"
 )
 
 const (
@@ -117,8 +122,16 @@ func run() error {
 		return err
 	}
 
+	socket := filepath.Join(dir, "node-api.sock")
+	step("serving meta-cni-daemon's node API on %s, as the chart does", socket)
+	stopNodeAPI, err := serveNodeAPI(kubeconfig, socket, filepath.Join(dir, "network-status"))
+	if err != nil {
+		return err
+	}
+	defer stopNodeAPI()
+
 	metaConf, _ := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "meta-cni", "plugins": []any{map[string]any{
-		"type": "meta-cni", "kubeconfig": kubeconfig, "clusterNetwork": "cbr0", "confDir": confDir,
+		"type": "meta-cni", "kubeconfig": kubeconfig, "daemonSocket": socket, "clusterNetwork": "cbr0", "confDir": confDir,
 		"cacheDir": filepath.Join(node.Dir, "cache"), "binDir": node.CNIPath, "logFile": filepath.Join(node.Dir, "meta-cni.log"),
 	}}})
 	list, err := libcni.ConfListFromBytes(metaConf)
@@ -164,9 +177,15 @@ func run() error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POD\tINTERFACE\tNETWORK\tIPS\tMAC\tDEFAULT")
 	for _, sb := range sandboxes {
-		pod, err := kube.Clientset().CoreV1().Pods(namespace).Get(ctx, sb.pod.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
+		// The daemon applies network-status just after ADD returns.
+		var pod *corev1.Pod
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if pod, err = kube.Clientset().CoreV1().Pods(namespace).Get(ctx, sb.pod.Name, metav1.GetOptions{}); err != nil {
+				return err
+			}
+			if _, ok := pod.Annotations[nadv1.NetworkStatusAnnot]; ok || time.Now().After(deadline) {
+				break
+			}
 		}
 		var status []nadv1.NetworkStatus
 		if err := json.Unmarshal([]byte(pod.Annotations[nadv1.NetworkStatusAnnot]), &status); err != nil {
@@ -238,4 +257,29 @@ func podRoutes(netns ns.NetNS) ([]string, error) {
 		return nil
 	})
 	return out, err
+}
+
+// serveNodeAPI runs meta-cni-daemon's node API with the chart's
+// ServiceAccount on socket, until the returned func is called.
+func serveNodeAPI(kubeconfig, socket, journal string) (func(), error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	n, err := daemon.NewNodeAPI(cfg, journal, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: n, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Close(ctx)
+	}, nil
 }
