@@ -177,7 +177,18 @@ func benchPodAdd(b *testing.B, workers int) {
 // runtime execs it and reports the peak resident set of the process tree
 // (meta-cni and the delegates it waited for) from wait4's rusage.
 func BenchmarkPeakRSS(b *testing.B) {
-	f := newFixture(b)
+	for _, mode := range []string{"standalone", "node-api"} {
+		b.Run(mode, func(b *testing.B) {
+			f := newFixture(b)
+			if mode == "node-api" {
+				f.startNodeAPI()
+			}
+			peakRSS(b, f)
+		})
+	}
+}
+
+func peakRSS(b *testing.B, f *fixture) {
 	list := f.metaConfList("1.0.0")
 	// A runtime hands the plugin its conf with the list's name and version.
 	conf, err := libcni.InjectConf(list.Plugins[0], map[string]any{"name": list.Name, "cniVersion": list.CNIVersion})

@@ -54,7 +54,7 @@ func (p *Plugin) Status(args *skel.CmdArgs) error {
 	}
 	ctx := context.Background()
 	res := &resolver{conf: inv.conf, confs: &confDir{dir: inv.conf.ConfDir}}
-	if inv.conf.Kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+	if inv.conf.Kubeconfig != "" || inv.conf.DaemonSocket != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
 		if api, err := p.api(inv); err == nil {
 			res.api = api
 		}
