@@ -21,7 +21,8 @@ import (
 const eventQueueSize = 512
 
 // eventRetries are the waits before each new attempt at an Event the API
-// server did not take because it was unreachable, overloaded or failing.
+// server did not take because it was unreachable, overloaded, failing or
+// not yet ready to authorize it (see retryableStatus).
 var eventRetries = []time.Duration{200 * time.Millisecond, time.Second, 5 * time.Second}
 
 type queuedEvent struct {
@@ -139,7 +140,7 @@ func (q *eventQueue) post(ev queuedEvent) (retry bool, err error) {
 	switch {
 	case resp.StatusCode/100 == 2:
 		return false, nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+	case retryableStatus(resp.StatusCode):
 		return true, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
 	}
 	return false, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))

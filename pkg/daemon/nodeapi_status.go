@@ -55,8 +55,8 @@ func (p *pendingStatus) journalName() string { return p.Namespace + "_" + p.Name
 // crashes loses its pods' sandboxes anyway, and the runtime's next ADD
 // brings a new patch. The patch names the pod's UID, so it never lands on
 // a newer pod of the same name. A patch the API server refuses is dropped
-// with a Warning Event on the pod; one it could not take is retried with
-// back-off for statusGiveUp.
+// with a Warning Event on the pod; one it could not take (see
+// retryableStatus) is retried with back-off for statusGiveUp.
 type statusQueue struct {
 	client   *http.Client
 	upstream *url.URL
@@ -259,7 +259,19 @@ func (q *statusQueue) patch(p *pendingStatus) (retry bool, err error) {
 		msg = st.Message
 	}
 	err = &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s: %s", resp.Status, msg)}
-	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500, err
+	return retryableStatus(resp.StatusCode), err
+}
+
+// retryableStatus reports whether the API server may take later what it
+// answered with code now: it was overloaded or failing (429, 5xx), or it
+// could not yet tell who the daemon is or what it may do (401, 403), as a
+// kube-apiserver that is starting answers until its authenticator and
+// RBAC caches are filled, and as one answers a token it has not seen
+// rotate yet. A patch that is really forbidden fails once statusGiveUp
+// has passed.
+func retryableStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code >= 500 ||
+		code == http.StatusUnauthorized || code == http.StatusForbidden
 }
 
 // warn records a Warning Event on the pod that its network-status is
