@@ -171,6 +171,7 @@ func (d *Daemon) startNodeAPI(serveErr chan<- error) (stop func(), err error) {
 	}
 	s, err := serveNodeAPI(d.cfg.NodeAPISocket, n)
 	if err != nil {
+		n.Close(context.Background())
 		return nil, err
 	}
 	d.nodeAPI.Store(n)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -143,7 +144,8 @@ func (q *statusQueue) accept(forward func(http.ResponseWriter, *http.Request)) f
 			} `json:"metadata"`
 		}
 		p := &pendingStatus{Namespace: r.PathValue("namespace"), Name: r.PathValue("name"), Patch: body, Since: time.Now()}
-		if json.Unmarshal(body, &meta) == nil && r.Header.Get("Content-Type") == "application/merge-patch+json" {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/merge-patch+json" &&
+			json.Unmarshal(body, &meta) == nil {
 			p.UID = meta.Metadata.UID
 		}
 		if p.UID == "" || q.add(p) != nil {
