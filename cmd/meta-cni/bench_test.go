@@ -88,9 +88,15 @@ func runPods(b *testing.B, f *fixture, workers int) (meta, direct *timings) {
 				}
 				added := time.Since(start)
 				if f.nodeAPI != nil {
-					// Not timed: let the daemon's patch land, so its work
-					// does not fall into the DEL or the direct run.
+					// Not timed: let the daemon's patch and Event land, so
+					// its work does not fall into the DEL or the direct
+					// run. The concurrent benchmark still overlaps one
+					// pod's with the others'.
 					f.waitNetworkStatus(sb)
+					if len(f.events(sb, "AddedInterface", 1)) != 1 {
+						errs <- fmt.Errorf("pod %s: no AddedInterface event", sb.pod.Name)
+						return
+					}
 				}
 				start = time.Now()
 				if err := f.node.Del(ctx, list, sb.rt); err != nil {

@@ -424,7 +424,8 @@ func (f *fixture) events(sb *sandbox, reason string, want int) []string {
 	f.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		list, err := f.kube.Clientset().CoreV1().Events(sb.pod.Namespace).List(context.Background(), metav1.ListOptions{})
+		list, err := f.kube.Clientset().CoreV1().Events(sb.pod.Namespace).List(context.Background(),
+			metav1.ListOptions{FieldSelector: "involvedObject.name=" + sb.pod.Name})
 		if err != nil {
 			f.t.Fatal(err)
 		}

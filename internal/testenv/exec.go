@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -55,33 +58,57 @@ func (e *PluginError) Error() string {
 // clean environment of CNI_* variables and the config on stdin. It returns
 // stdout on success and a *PluginError on failure.
 func ExecPlugin(ctx context.Context, path string, env PluginEnv, stdin []byte) ([]byte, error) {
-	out, _, err := execPlugin(ctx, path, env, stdin)
-	return out, err
+	return execPlugin(ctx, path, env, stdin)
 }
 
-// ExecPluginUsage is ExecPlugin that returns the run's resource usage,
-// whose Maxrss covers the plugin and the children it waited for.
+// ExecPluginUsage is ExecPlugin that returns the run's resource usage:
+// Maxrss is the largest resident set among the plugin and the children it
+// waited for, Utime and Stime their CPU time. The plugin is started by the
+// small rusage helper (internal/testenv/rusage), not by the test process,
+// whose own high-water mark would otherwise be reported as the plugin's.
 func ExecPluginUsage(ctx context.Context, path string, env PluginEnv, stdin []byte) (*syscall.Rusage, error) {
-	_, usage, err := execPlugin(ctx, path, env, stdin)
-	return usage, err
+	dir, err := CNIPath()
+	if err != nil {
+		return nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "rusage"), path)
+	cmd.ExtraFiles = []*os.File{w}
+	_, err = runPlugin(cmd, env, stdin)
+	w.Close()
+	report, rerr := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var maxrss, utime, stime int64
+	if _, serr := fmt.Sscan(string(report), &maxrss, &utime, &stime); rerr != nil || serr != nil {
+		return nil, fmt.Errorf("rusage helper reported %q: %v %v", report, rerr, serr)
+	}
+	return &syscall.Rusage{Maxrss: maxrss, Utime: syscall.NsecToTimeval(utime * 1000), Stime: syscall.NsecToTimeval(stime * 1000)}, nil
 }
 
-func execPlugin(ctx context.Context, path string, env PluginEnv, stdin []byte) ([]byte, *syscall.Rusage, error) {
-	cmd := exec.CommandContext(ctx, path)
+func execPlugin(ctx context.Context, path string, env PluginEnv, stdin []byte) ([]byte, error) {
+	return runPlugin(exec.CommandContext(ctx, path), env, stdin)
+}
+
+func runPlugin(cmd *exec.Cmd, env PluginEnv, stdin []byte) ([]byte, error) {
 	cmd.Env = env.environ()
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	err := cmd.Run()
-	usage, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if err != nil {
 		perr := &PluginError{Stderr: stderr.String(), Err: err}
 		var cniErr types.Error
 		if json.Unmarshal(stdout.Bytes(), &cniErr) == nil && (cniErr.Code != 0 || cniErr.Msg != "") {
 			perr.CNI = &cniErr
 		}
-		return nil, usage, perr
+		return nil, perr
 	}
-	return stdout.Bytes(), usage, nil
+	return stdout.Bytes(), nil
 }
