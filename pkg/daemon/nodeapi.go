@@ -105,6 +105,12 @@ func NewNodeAPI(cfg *rest.Config, journalDir string, log *slog.Logger) (*NodeAPI
 
 func (n *NodeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) { n.mux.ServeHTTP(w, r) }
 
+// Idle reports whether every network-status patch and Event the node API
+// accepted has been applied or given up.
+func (n *NodeAPI) Idle() bool {
+	return n.status.pendingCount() == 0 && n.events.queued.Load() == n.events.sent.Load()+n.events.failed.Load()
+}
+
 // Close applies the pending network-status patches and sends the queued
 // Events, for at most the time ctx allows. Patches left over stay in the
 // journal for the next daemon.

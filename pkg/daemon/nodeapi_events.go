@@ -45,7 +45,7 @@ type eventQueue struct {
 	mu     sync.RWMutex // guards closed against a send on a closed queue
 	closed bool
 
-	sent, failed, dropped atomic.Uint64
+	queued, sent, failed, dropped atomic.Uint64
 }
 
 func newEventQueue(client *http.Client, upstream *url.URL, log *slog.Logger) *eventQueue {
@@ -80,9 +80,12 @@ func (q *eventQueue) enqueue(ev queuedEvent) bool {
 	if q.closed {
 		return false
 	}
+	// Counted before the send, so Idle never sees it sent but not queued.
+	q.queued.Add(1)
 	select {
 	case q.queue <- ev:
 	default:
+		q.queued.Add(^uint64(0))
 		q.dropped.Add(1)
 		q.log.Warn("node API: event queue full; event dropped", "path", ev.path)
 	}
