@@ -42,6 +42,7 @@ func TestFlagsMatchChartContract(t *testing.T) {
 		"ipam-reconcile-interval": "5m0s",
 		"ipam-reconcile-grace":    "10m0s",
 		"ipam-etcd-prefix":        "/meta-cni/ipam",
+		"node-api-socket":         "",
 	}
 	var cfg daemon.Config
 	fs := newFlags(&cfg, io.Discard)
