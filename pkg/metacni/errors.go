@@ -75,6 +75,8 @@ func classify(err error) (uint, string) {
 		return CodeForbidden, "meta-cni's ServiceAccount lacks a permission; apply the chart's ClusterRole (get pods, patch pods/status, get network-attachment-definitions, create events)"
 	case errors.As(err, &podErr) && apierrors.IsNotFound(err):
 		return types.ErrUnknownContainer, "the pod no longer exists"
+	case errors.As(err, &podErr) && replacedPod(err):
+		return types.ErrUnknownContainer, "the pod was replaced by another of the same name"
 	case errors.As(err, &ioErr):
 		return types.ErrIOFailure, ""
 	case errors.As(err, &delErr) && errors.As(err, &cniErr):
@@ -85,4 +87,20 @@ func classify(err error) (uint, string) {
 		return cniErr.Code, cniErr.Details
 	}
 	return types.ErrInternal, ""
+}
+
+// replacedPod reports whether the API server refused the network-status
+// patch because the pod now has another UID: the patch carries the UID of
+// the pod that was read, and a pod's UID cannot change.
+func replacedPod(err error) bool {
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) || !apierrors.IsInvalid(err) || se.ErrStatus.Details == nil {
+		return false
+	}
+	for _, c := range se.ErrStatus.Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
 }

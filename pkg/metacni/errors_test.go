@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meta-cni/meta-cni/pkg/annotations"
 	"github.com/meta-cni/meta-cni/pkg/config"
@@ -52,6 +53,10 @@ func TestClassifyMapsEachErrorToItsCNICode(t *testing.T) {
 		{"forbidden reading the pod is CodeForbidden", &podError{fmt.Errorf("get pod ns/p: %w", apierrors.NewForbidden(podsResource, "p", errors.New("rbac")))}, CodeForbidden},
 		{"pod not found is unknown container", &podError{fmt.Errorf("get pod ns/p: %w", notFound)}, 3},
 		{"NotFound that is not about the pod is internal", notFound, 999},
+		{"status patch refused for the UID is unknown container (pod replaced)", &podError{fmt.Errorf("patch: %w",
+			apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "p", field.ErrorList{field.Invalid(field.NewPath("metadata", "uid"), "b", "field is immutable")}))}, 3},
+		{"status patch invalid for another field is internal", &podError{fmt.Errorf("patch: %w",
+			apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "p", field.ErrorList{field.TooLong(field.NewPath("metadata", "annotations"), "", 262144)}))}, 999},
 		{"attachment cache failure is I/O failure", &ioError{errors.New("disk full")}, 5},
 		{"delegate CNI error keeps the delegate's code", &delegate.Error{Network: "ns/a", IfName: "net1", Op: "add", Err: &types.Error{Code: 42, Msg: "no"}}, 42},
 		{"delegate CNI error joined with a rollback error keeps the code",
