@@ -367,19 +367,17 @@ func (f *fixture) startNodeAPI() *daemon.NodeAPI {
 		f.t.Fatal(err)
 	}
 	socket := filepath.Join(dir, "node-api.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	stop, err := daemon.ServeSocket(socket, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.nodeAPIMu.Lock()
 		f.nodeAPICalls = append(f.nodeAPICalls, r.Method+" "+r.URL.Path)
 		f.nodeAPIMu.Unlock()
 		n.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
+	}))
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	f.t.Cleanup(func() {
-		srv.Close()
+		stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n.Close(ctx)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -270,14 +269,13 @@ func serveNodeAPI(kubeconfig, socket, journal string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("unix", socket)
+	stop, err := daemon.ServeSocket(socket, n)
 	if err != nil {
+		n.Close(context.Background())
 		return nil, err
 	}
-	srv := &http.Server{Handler: n, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
 	return func() {
-		srv.Close()
+		stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n.Close(ctx)

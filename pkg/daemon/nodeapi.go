@@ -44,6 +44,10 @@ type NodeAPI struct {
 	log    *slog.Logger
 }
 
+// userAgent names the daemon in the API server's logs, for forwarded and
+// background requests alike.
+const userAgent = "meta-cni-daemon/node-api"
+
 // The routes the node API serves, by the name metrics give them.
 const (
 	routeGetPod      = "get-pod"
@@ -79,7 +83,7 @@ func NewNodeAPI(cfg *rest.Config, journalDir string, log *slog.Logger) (*NodeAPI
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.Out.Host = ""
-			pr.Out.Header.Set("User-Agent", "meta-cni-daemon/node-api")
+			pr.Out.Header.Set("User-Agent", userAgent)
 		},
 		Transport: rt,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -231,6 +235,17 @@ func serveNodeAPI(path string, h http.Handler) (*nodeAPIServer, error) {
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// ServeSocket serves h on a unix socket at path the way the daemon serves
+// the node API (root only, replacing a stale socket) until the returned
+// func is called; it does not Close a NodeAPI behind h.
+func ServeSocket(path string, h http.Handler) (stop func(), err error) {
+	s, err := serveNodeAPI(path, h)
+	if err != nil {
+		return nil, err
+	}
+	return s.close, nil
 }
 
 // close stops serving and removes the socket, unless another daemon has

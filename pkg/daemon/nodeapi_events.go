@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -125,28 +124,7 @@ func (q *eventQueue) send(ev queuedEvent) error {
 }
 
 func (q *eventQueue) post(ev queuedEvent) (retry bool, err error) {
-	u := *q.upstream
-	u.Path = ev.path
-	req, err := http.NewRequestWithContext(q.ctx, http.MethodPost, u.String(), bytes.NewReader(ev.body))
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "meta-cni-daemon/node-api")
-	resp, err := q.client.Do(req)
-	if err != nil {
-		return true, err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch {
-	case resp.StatusCode/100 == 2:
-		return false, nil
-	case retryableStatus(resp.StatusCode):
-		return true, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	return false, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
+	return writeUpstream(q.ctx, q.client, q.upstream, http.MethodPost, ev.path, "application/json", ev.body)
 }
 
 // close stops accepting Events and sends what is queued until ctx ends;

@@ -205,7 +205,7 @@ func (q *statusQueue) next() bool {
 		q.failed.Add(1)
 		q.done(key, p)
 		q.log.Error("node API: network-status patch failed", "pod", key, "uid", p.UID, "err", err)
-		var se *statusError
+		var se *upstreamError
 		if !errors.As(err, &se) || se.code != http.StatusNotFound {
 			q.warn(p, err)
 		}
@@ -227,41 +227,49 @@ func (q *statusQueue) done(key string, p *pendingStatus) {
 	}
 }
 
-type statusError struct {
+func (q *statusQueue) patch(p *pendingStatus) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(q.ctx, 30*time.Second)
+	defer cancel()
+	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/status", p.Namespace, p.Name)
+	return writeUpstream(ctx, q.client, q.upstream, http.MethodPatch, path, "application/merge-patch+json", p.Patch)
+}
+
+// upstreamError is the API server's answer to a write it did not take.
+type upstreamError struct {
 	code int
 	msg  string
 }
 
-func (e *statusError) Error() string { return e.msg }
+func (e *upstreamError) Error() string { return e.msg }
 
-func (q *statusQueue) patch(p *pendingStatus) (retry bool, err error) {
-	u := *q.upstream
-	u.Path = fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/status", p.Namespace, p.Name)
-	ctx, cancel := context.WithTimeout(q.ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u.String(), bytes.NewReader(p.Patch))
+// writeUpstream sends one of the queues' background writes to the API
+// server. retry says whether it may take it later: no answer at all, or
+// see retryableStatus.
+func writeUpstream(ctx context.Context, client *http.Client, upstream *url.URL, method, path, contentType string, body []byte) (retry bool, err error) {
+	u := *upstream
+	u.Path = path
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/merge-patch+json")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "meta-cni-daemon/node-api")
-	resp, err := q.client.Do(req)
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := client.Do(req)
 	if err != nil {
 		return true, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 == 2 {
 		return false, nil
 	}
-	msg := strings.TrimSpace(string(body))
+	msg := strings.TrimSpace(string(answer))
 	var st metav1.Status
-	if json.Unmarshal(body, &st) == nil && st.Message != "" {
+	if json.Unmarshal(answer, &st) == nil && st.Message != "" {
 		msg = st.Message
 	}
-	err = &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s: %s", resp.Status, msg)}
-	return retryableStatus(resp.StatusCode), err
+	return retryableStatus(resp.StatusCode), &upstreamError{code: resp.StatusCode, msg: fmt.Sprintf("%s: %s", resp.Status, msg)}
 }
 
 // retryableStatus reports whether the API server may take later what it
