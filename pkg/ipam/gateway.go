@@ -97,6 +97,7 @@ type jsonRange struct {
 	Limit        int64  `json:"limit,omitempty,string"`
 	Serializable bool   `json:"serializable,omitempty"`
 	KeysOnly     bool   `json:"keys_only,omitempty"`
+	CountOnly    bool   `json:"count_only,omitempty"`
 }
 
 type jsonPut struct {
@@ -135,8 +136,9 @@ type jsonTxnResponse struct {
 	Succeeded bool `json:"succeeded"`
 	Responses []struct {
 		Range *struct {
-			Kvs  []jsonKV `json:"kvs"`
-			More bool     `json:"more"`
+			Kvs   []jsonKV `json:"kvs"`
+			More  bool     `json:"more"`
+			Count int64    `json:"count,string"`
 		} `json:"response_range"`
 	} `json:"responses"`
 }
@@ -156,7 +158,7 @@ func encodeOps(ops []Op) []jsonOp {
 		}
 		switch op.Kind {
 		case OpGetKind:
-			out = append(out, jsonOp{Range: &jsonRange{Key: []byte(op.Key), RangeEnd: end, Limit: op.Limit, Serializable: op.Serializable, KeysOnly: op.KeysOnly}})
+			out = append(out, jsonOp{Range: &jsonRange{Key: []byte(op.Key), RangeEnd: end, Limit: op.Limit, Serializable: op.Serializable, KeysOnly: op.KeysOnly, CountOnly: op.CountOnly}})
 		case OpPutKind:
 			out = append(out, jsonOp{Put: &jsonPut{Key: []byte(op.Key), Value: []byte(op.Value)}})
 		case OpDeleteKind:
@@ -262,7 +264,7 @@ func (g *gateway) post(ctx context.Context, base string, body []byte) (*TxnRespo
 		if r.Range == nil {
 			continue
 		}
-		out.Responses[i].More = r.Range.More
+		out.Responses[i].More, out.Responses[i].Count = r.Range.More, r.Range.Count
 		for _, kv := range r.Range.Kvs {
 			out.Responses[i].Kvs = append(out.Responses[i].Kvs, KeyValue{Key: kv.Key, Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision})
 		}

@@ -48,6 +48,8 @@ type Op struct {
 	Limit        int64
 	Serializable bool
 	KeysOnly     bool
+	// CountOnly returns how many keys the range holds, and no key.
+	CountOnly bool
 }
 
 // OpKind says what an Op does.
@@ -68,6 +70,11 @@ func GetRange(key, end string, limit int64) Op {
 	return Op{Kind: OpGetKind, Key: key, End: end, Limit: limit}
 }
 
+// CountRange counts the keys in [key, end) without reading them.
+func CountRange(key, end string) Op {
+	return Op{Kind: OpGetKind, Key: key, End: end, CountOnly: true}
+}
+
 // Put writes a key.
 func Put(key, value string) Op { return Op{Kind: OpPutKind, Key: key, Value: value} }
 
@@ -86,6 +93,8 @@ type TxnResponse struct {
 type OpResponse struct {
 	Kvs  []KeyValue
 	More bool
+	// Count is how many keys the range holds, whatever Limit returned.
+	Count int64
 }
 
 // KeyValue is one key as etcd holds it.

@@ -138,6 +138,17 @@ func (s *RangeSet) RangeFor(a netip.Addr) (idx int, ok bool) {
 	return idx, true
 }
 
+// Spans are the set's allocatable runs of addresses, each within one range,
+// in address order: the whole set, with reserved and excluded addresses
+// left out.
+func (s *RangeSet) Spans() []Window {
+	out := make([]Window, len(s.spans))
+	for i, sp := range s.spans {
+		out[i] = Window{Range: sp.rng, First: sp.first, Last: sp.last}
+	}
+	return out
+}
+
 // Windows yields the allocatable addresses once each, in allocation order,
 // cut into windows of at most size addresses. The order starts just after
 // `after` (the last address handed out) and wraps around, so a just-freed

@@ -43,7 +43,7 @@ func (k KV) Txn(ctx context.Context, cmps []ipam.Cmp, then, els []ipam.Op) (*ipa
 		if rr == nil {
 			continue
 		}
-		out.Responses[i].More = rr.More
+		out.Responses[i].More, out.Responses[i].Count = rr.More, rr.Count
 		for _, kv := range rr.Kvs {
 			out.Responses[i].Kvs = append(out.Responses[i].Kvs, ipam.KeyValue{Key: kv.Key, Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision})
 		}
@@ -68,6 +68,9 @@ func ops(in []ipam.Op) []clientv3.Op {
 			}
 			if op.KeysOnly {
 				opts = append(opts, clientv3.WithKeysOnly())
+			}
+			if op.CountOnly {
+				opts = append(opts, clientv3.WithCountOnly())
 			}
 			out = append(out, clientv3.OpGet(op.Key, opts...))
 		case ipam.OpPutKind:
