@@ -39,6 +39,7 @@ func newFlags(cfg *daemon.Config, output io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.IPAMReconcileInterval, "ipam-reconcile-interval", 5*time.Minute, "how often the elected daemon releases etcd-ipam allocations of pods that no longer exist; 0 disables it")
 	fs.DurationVar(&cfg.IPAMReconcileGrace, "ipam-reconcile-grace", 10*time.Minute, "an allocation younger than this is never released by the reconciler")
 	fs.StringVar(&cfg.IPAMEtcdPrefix, "ipam-etcd-prefix", ipam.DefaultPrefix, "etcd-ipam's key prefix (its ipam.etcd.prefix) that the reconciler scans")
+	fs.DurationVar(&cfg.IPAMPoolCountInterval, "ipam-pool-count-interval", time.Minute, "how often the reconciler's leader counts the etcd-ipam pools that NetworkAttachmentDefinitions name, for meta_cni_ipam_pool_addresses; 0 disables it")
 	fs.StringVar(&cfg.NodeAPISocket, "node-api-socket", "", "serve the plugin's API calls on this unix socket and name it in the conflist as \"daemonSocket\"; the same path in the container and on the host; its directory also holds the network-status journal; empty turns it off")
 	return fs
 }

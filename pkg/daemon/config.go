@@ -35,6 +35,9 @@ type Config struct {
 	IPAMReconcileInterval time.Duration
 	IPAMReconcileGrace    time.Duration
 	IPAMEtcdPrefix        string
+	// IPAMPoolCountInterval is how often the reconciler's leader counts the
+	// etcd-ipam pools NADs name, for /metrics; 0 turns the count off.
+	IPAMPoolCountInterval time.Duration
 
 	// NodeAPISocket, when set, is where the daemon serves the plugin's API
 	// calls; it is written into the conflist as "daemonSocket", so it must
@@ -89,6 +92,9 @@ func (c *Config) validate() error {
 	}
 	if c.IPAMReconcileInterval > 0 && (!strings.HasPrefix(c.IPAMEtcdPrefix, "/") || strings.TrimRight(c.IPAMEtcdPrefix, "/") == "") {
 		errs = append(errs, fmt.Errorf("flag --ipam-etcd-prefix %q: must be an etcd key prefix such as /meta-cni/ipam", c.IPAMEtcdPrefix))
+	}
+	if c.IPAMPoolCountInterval < 0 {
+		errs = append(errs, fmt.Errorf("flag --ipam-pool-count-interval %s: must not be negative (0 turns the count off)", c.IPAMPoolCountInterval))
 	}
 	if c.NodeAPISocket != "" && !filepath.IsAbs(c.NodeAPISocket) {
 		errs = append(errs, fmt.Errorf("flag --node-api-socket %q: must be an absolute path, the same in the container and on the host", c.NodeAPISocket))

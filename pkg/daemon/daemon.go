@@ -15,6 +15,9 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Version is reported by meta_cni_daemon_info; release builds set it with
@@ -43,6 +46,10 @@ type Daemon struct {
 
 	nodeAPI atomic.Pointer[NodeAPI] // nil while the node API is off
 
+	// pools is the last count of etcd-ipam pools, while this daemon leads.
+	pools    poolUsage
+	registry *prometheus.Registry
+
 	// onWrite, when set by a test, sees every file the daemon writes.
 	onWrite func(path string)
 }
@@ -55,7 +62,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Daemon{cfg: cfg, log: log}, nil
+	d := &Daemon{cfg: cfg, log: log}
+	d.registry = d.newRegistry()
+	return d, nil
 }
 
 func (d *Daemon) written(path string) {
@@ -86,12 +95,8 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if err := writeMetrics(w, d.collect()); err != nil {
-			d.log.Debug("write metrics", "err", err)
-		}
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError}))
 	return mux
 }
 

@@ -53,6 +53,11 @@ func LeadReconciler(ctx context.Context, el Election, r *Reconciler, interval ti
 			OnStartedLeading: func(ctx context.Context) {
 				leader.Store(true)
 				log.Info("leading the ipam reconciler", "lease", el.Namespace+"/"+LeaseName, "identity", el.Identity)
+				if r.Pools != nil {
+					counted := make(chan struct{})
+					go func() { defer close(counted); r.Pools.run(ctx) }()
+					defer func() { <-counted }()
+				}
 				runPasses(ctx, r, interval, log)
 			},
 			OnStoppedLeading: func() {

@@ -1,79 +1,36 @@
 package daemon
 
 import (
-	"bufio"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/pkg/delegate"
 )
-
-// family is one metric parsed back from the text exposition format.
-type family struct {
-	help, typ string
-	samples   map[string]float64 // rendered label set ("" for none) → value
-}
-
-// parseExposition is a strict reader of the subset of the Prometheus text
-// format the daemon writes: every sample must follow its HELP and TYPE.
-func parseExposition(t *testing.T, r io.Reader) map[string]*family {
-	t.Helper()
-	out := map[string]*family{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
-			name, help, _ := strings.Cut(rest, " ")
-			if out[name] != nil {
-				t.Fatalf("line %d: second HELP for %s", n, name)
-			}
-			out[name] = &family{help: help, samples: map[string]float64{}}
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			name, typ, _ := strings.Cut(rest, " ")
-			if out[name] == nil || out[name].typ != "" {
-				t.Fatalf("line %d: TYPE of %s must follow its HELP, once", n, name)
-			}
-			if typ != "gauge" && typ != "counter" {
-				t.Fatalf("line %d: TYPE %q of %s", n, typ, name)
-			}
-			out[name].typ = typ
-			continue
-		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			t.Fatalf("line %d: %q is not a sample", n, line)
-		}
-		name, labels, _ := strings.Cut(series, "{")
-		f := out[name]
-		if f == nil || f.typ == "" {
-			t.Fatalf("line %d: sample of %s before its HELP and TYPE", n, name)
-		}
-		if f.typ == "counter" && !strings.HasSuffix(name, "_total") {
-			t.Errorf("counter %s does not end in _total", name)
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			t.Fatalf("line %d: value %q: %v", n, value, err)
-		}
-		f.samples[strings.TrimSuffix(labels, "}")] = v
-	}
-	return out
-}
 
 func scrape(t *testing.T, d *Daemon, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	d.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec.Code, rec.Body.String()
+}
+
+// value is testenv.MetricValue for tests.
+func value(t *testing.T, g prometheus.Gatherer, series string) float64 {
+	t.Helper()
+	v, err := testenv.MetricValue(g, series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func TestMetricsReportInstallTokenAndAttachments(t *testing.T) {
@@ -87,14 +44,16 @@ func TestMetricsReportInstallTokenAndAttachments(t *testing.T) {
 
 	store := delegate.RecordStore{Dir: filepath.Join(f.cfg.CacheDir, "attachments")}
 	odd := `file:/etc/cni/net.d/a"b\c.conf`
-	for id, networks := range map[string][]string{
-		"c1": {"kube-system/cbr0", "default/macvlan-conf"},
-		"c2": {"kube-system/cbr0", "default/macvlan-conf", "ns1/net-a"},
-		"c3": {"kube-system/cbr0", odd},
+	veth := `{"plugins":[{"type":"macvlan"},{"type":"host-route"}]}`
+	bridge := `{"plugins":[{"type":"macvlan"},{"type":"host-route","mode":"macvlan-bridge"}]}`
+	for id, networks := range map[string][][2]string{
+		"c1": {{"kube-system/cbr0", `{}`}, {"default/macvlan-conf", veth}},
+		"c2": {{"kube-system/cbr0", `{}`}, {"default/macvlan-conf", veth}, {"ns1/net-a", bridge}},
+		"c3": {{"kube-system/cbr0", `{}`}, {odd, bridge}},
 	} {
 		r := &delegate.Record{ContainerID: id, PodNamespace: "default", PodName: "pod-" + id}
 		for _, n := range networks {
-			r.Delegates = append(r.Delegates, delegate.Delegate{Network: n, ConfList: []byte(`{}`)})
+			r.Delegates = append(r.Delegates, delegate.Delegate{Network: n[0], ConfList: []byte(n[1])})
 		}
 		if err := store.Write(r); err != nil {
 			t.Fatal(err)
@@ -113,60 +72,77 @@ func TestMetricsReportInstallTokenAndAttachments(t *testing.T) {
 	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("Content-Type %q, want the Prometheus text format", ct)
 	}
-	got := parseExposition(t, rec.Body)
-
-	want := []struct {
-		name, typ, labels string
-		value             float64
-	}{
-		{"meta_cni_daemon_info", "gauge", `version="` + Version + `"`, 1},
-		{"meta_cni_token_refreshes_total", "counter", "", 1},
-		{"meta_cni_token_refresh_errors_total", "counter", "", 0},
-		{"meta_cni_attachments", "gauge", "", 3},
-		{"meta_cni_attachment_networks", "gauge", `network="kube-system/cbr0"`, 3},
-		{"meta_cni_attachment_networks", "gauge", `network="default/macvlan-conf"`, 2},
-		{"meta_cni_attachment_networks", "gauge", `network="ns1/net-a"`, 1},
-		{"meta_cni_attachment_networks", "gauge", `network="file:/etc/cni/net.d/a\"b\\c.conf"`, 1},
+	if err := testutil.GatherAndCompare(f.d.registry, strings.NewReader(`
+# HELP meta_cni_attachment_networks Delegates attached on this node, per network (namespace/name of a NetworkAttachmentDefinition, or file:<path>).
+# TYPE meta_cni_attachment_networks gauge
+meta_cni_attachment_networks{network="default/macvlan-conf"} 2
+meta_cni_attachment_networks{network="file:/etc/cni/net.d/a\"b\\c.conf"} 1
+meta_cni_attachment_networks{network="kube-system/cbr0"} 3
+meta_cni_attachment_networks{network="ns1/net-a"} 1
+# HELP meta_cni_attachments Containers with an attachment record in meta-cni's cache on this node.
+# TYPE meta_cni_attachments gauge
+meta_cni_attachments 3
+# HELP meta_cni_daemon_info Version of the running meta-cni-daemon; the value is always 1.
+# TYPE meta_cni_daemon_info gauge
+meta_cni_daemon_info{version="`+Version+`"} 1
+# HELP meta_cni_host_route_pods Pods on this node that host-route serves, per mode, from meta-cni's attachment records.
+# TYPE meta_cni_host_route_pods gauge
+meta_cni_host_route_pods{mode="macvlan-bridge"} 2
+meta_cni_host_route_pods{mode="veth"} 2
+# HELP meta_cni_token_refresh_errors_total Token refreshes that failed to read the projected token or write the host copy.
+# TYPE meta_cni_token_refresh_errors_total counter
+meta_cni_token_refresh_errors_total 0
+# HELP meta_cni_token_refreshes_total Times a rotated ServiceAccount token was copied to the host.
+# TYPE meta_cni_token_refreshes_total counter
+meta_cni_token_refreshes_total 1
+`), "meta_cni_attachment_networks", "meta_cni_attachments", "meta_cni_daemon_info", "meta_cni_host_route_pods",
+		"meta_cni_token_refresh_errors_total", "meta_cni_token_refreshes_total"); err != nil {
+		t.Error(err)
 	}
-	for _, w := range want {
-		fam := got[w.name]
-		if fam == nil {
-			t.Errorf("%s missing", w.name)
-			continue
-		}
-		if fam.typ != w.typ || fam.help == "" {
-			t.Errorf("%s: TYPE %q HELP %q, want TYPE %s and a HELP text", w.name, fam.typ, fam.help, w.typ)
-		}
-		if v, ok := fam.samples[w.labels]; !ok || v != w.value {
-			t.Errorf("%s{%s} = %v (present %v), want %v", w.name, w.labels, v, ok, w.value)
-		}
-	}
-	if n := len(got["meta_cni_attachment_networks"].samples); n != 4 {
-		t.Errorf("meta_cni_attachment_networks has %d series, want 4", n)
-	}
-	ts := got["meta_cni_install_timestamp_seconds"]
-	if ts == nil || ts.typ != "gauge" {
-		t.Fatalf("meta_cni_install_timestamp_seconds missing or not a gauge")
-	}
-	if v := ts.samples[""]; v < float64(before.Unix()) || v > float64(time.Now().Unix()+1) {
+	if v := value(t, f.d.registry, "meta_cni_install_timestamp_seconds"); v < float64(before.Unix()) || v > float64(time.Now().Unix()+1) {
 		t.Errorf("install timestamp %v, want between %d and now", v, before.Unix())
 	}
 }
 
 func TestMetricsBeforeInstallShowZeroTimestampAndNoAttachments(t *testing.T) {
 	f := newFixture(t)
-	code, body := scrape(t, f.d, "/metrics")
-	if code != http.StatusOK {
+	if code, _ := scrape(t, f.d, "/metrics"); code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", code)
 	}
-	got := parseExposition(t, strings.NewReader(body))
-	if v := got["meta_cni_install_timestamp_seconds"].samples[""]; v != 0 {
+	if v := value(t, f.d.registry, "meta_cni_install_timestamp_seconds"); v != 0 {
 		t.Errorf("install timestamp %v before install, want 0", v)
 	}
-	if v := got["meta_cni_attachments"].samples[""]; v != 0 {
+	if v := value(t, f.d.registry, "meta_cni_attachments"); v != 0 {
 		t.Errorf("attachments %v with no cache dir, want 0", v)
 	}
-	if fam := got["meta_cni_attachment_networks"]; fam == nil || len(fam.samples) != 0 {
-		t.Errorf("meta_cni_attachment_networks should be declared with no series, got %+v", fam)
+	if n := testutil.CollectAndCount(daemonCollector{f.d}, "meta_cni_attachment_networks"); n != 0 {
+		t.Errorf("meta_cni_attachment_networks has %d series with no records, want none", n)
+	}
+}
+
+// Every series the daemon exports is declared in MetricFamilies with its
+// type, so the chart's alerts and dashboard can be checked against it.
+func TestMetricFamiliesDeclareEverySeriesTheDaemonExports(t *testing.T) {
+	f := newFixture(t)
+	if err := f.d.Install(); err != nil {
+		t.Fatal(err)
+	}
+	declared := MetricFamilies()
+	mfs, err := f.d.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if typ := strings.ToLower(mf.GetType().String()); declared[mf.GetName()] != typ {
+			t.Errorf("%s is exported as a %s but declared as %q", mf.GetName(), typ, declared[mf.GetName()])
+		}
+	}
+	for _, name := range []string{"meta_cni_plugin_duration_seconds", "meta_cni_ipam_pool_addresses", "process_resident_memory_bytes", "go_goroutines"} {
+		if declared[name] == "" {
+			t.Errorf("MetricFamilies lacks %s", name)
+		}
+	}
+	if problems, err := testutil.GatherAndLint(f.d.registry); err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %+v", err, problems)
 	}
 }

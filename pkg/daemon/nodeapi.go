@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
+
+	"github.com/meta-cni/meta-cni/pkg/report"
 )
 
 // NodeAPI is the daemon's end of the plugin's Kubernetes calls. The plugin
@@ -36,12 +38,12 @@ import (
 // the daemon right after (see statusQueue), so ADD does not wait for the
 // API server to store either.
 type NodeAPI struct {
-	proxy  *httputil.ReverseProxy
-	mux    *http.ServeMux
-	stats  *routeStats
-	events *eventQueue
-	status *statusQueue
-	log    *slog.Logger
+	proxy   *httputil.ReverseProxy
+	mux     *http.ServeMux
+	metrics *nodeAPIMetrics
+	events  *eventQueue
+	status  *statusQueue
+	log     *slog.Logger
 }
 
 // userAgent names the daemon in the API server's logs, for forwarded and
@@ -72,7 +74,7 @@ func NewNodeAPI(cfg *rest.Config, journalDir string, log *slog.Logger) (*NodeAPI
 	if err != nil {
 		return nil, fmt.Errorf("node API: parse API server address %q: %w", cfg.Host, err)
 	}
-	n := &NodeAPI{mux: http.NewServeMux(), stats: newRouteStats(), log: log}
+	n := &NodeAPI{mux: http.NewServeMux(), metrics: newNodeAPIMetrics(), log: log}
 	client := &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	n.events = newEventQueue(client, upstream, log)
 	if n.status, err = newStatusQueue(client, upstream, journalDir, n.events, log); err != nil {
@@ -99,6 +101,7 @@ func NewNodeAPI(cfg *rest.Config, journalDir string, log *slog.Logger) (*NodeAPI
 	n.route(routePatchStatus, "PATCH /api/v1/namespaces/{namespace}/pods/{name}/status", "/api/v1/namespaces/%s/pods/%s/status",
 		n.status.accept(forward))
 	n.route(routeEvent, "POST /api/v1/namespaces/{namespace}/events", "/api/v1/namespaces/%s/events", n.events.accept)
+	n.mux.HandleFunc("POST "+report.Path, n.acceptReport)
 	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	n.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotImplemented, "",
@@ -135,7 +138,7 @@ func (n *NodeAPI) route(name, pattern, upstreamPath string, forward func(http.Re
 	n.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		defer func() { n.stats.observe(name, rec.code, time.Since(start)) }()
+		defer func() { n.metrics.observe(name, rec.code, time.Since(start)) }()
 		namespace := r.PathValue("namespace")
 		if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
 			writeStatus(rec, http.StatusBadRequest, metav1.StatusReasonBadRequest,

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -150,26 +149,14 @@ func (a *nodeAPI) close() {
 	a.srv = nil
 }
 
-// metric is the value of one rendered series of the node API's metrics,
-// such as `meta_cni_network_status_patches_total{result="applied"}`; -1
-// when it is not there.
+// metric is the value of one series of the node API's metrics, such as
+// `meta_cni_network_status_patches_total{result="applied"}`; -1 when it is
+// not there.
 func (a *nodeAPI) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	var b strings.Builder
-	if err := writeMetrics(&b, a.n.metrics()); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", sc.Text(), err)
-			}
-			return f
-		}
-	}
-	return -1
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(a.n)
+	return value(t, reg, series)
 }
 
 func (a *nodeAPI) journalFiles(t *testing.T) []string {
@@ -792,7 +779,7 @@ func TestDaemonRunServesTheNodeAPIAndNamesItInTheConflist(t *testing.T) {
 		return v == `[{"name":"via-run"}]`, "annotation " + v
 	})
 	if code, body := scrape(t, f.d, "/metrics"); code != http.StatusOK ||
-		!strings.Contains(body, `meta_cni_node_api_requests_total{route="get-pod",code="200"} 1`+"\n") {
+		!strings.Contains(body, `meta_cni_node_api_requests_total{code="200",route="get-pod"} 1`+"\n") {
 		t.Errorf("/metrics = %d, lacks the node API's get-pod count:\n%s", code, body)
 	}
 

@@ -51,6 +51,9 @@ type Reconciler struct {
 	Log   *slog.Logger
 	// Now is time.Now unless a test sets it.
 	Now func() time.Time
+	// Pools, when set, counts etcd-ipam pools for /metrics while this
+	// reconciler leads.
+	Pools *PoolCounter
 
 	passes, released, errs atomic.Uint64
 }

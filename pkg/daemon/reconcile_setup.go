@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	nadclient "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/client-go/kubernetes"
 
@@ -109,6 +110,15 @@ func (d *Daemon) reconcilerSetup() (Election, *Reconciler, func(), error) {
 	prefix := strings.TrimRight(c.IPAMEtcdPrefix, "/")
 	r := &Reconciler{Store: ipam.NewStoreKV(etcdv3.KV{Client: cli}, prefix, "", d.log), Pods: KubePods{Client: el.Client},
 		Grace: c.IPAMReconcileGrace, Log: d.log}
+	if c.IPAMPoolCountInterval > 0 {
+		nads, err := nadclient.NewForConfig(restCfg)
+		if err != nil {
+			cli.Close()
+			return el, nil, nil, fmt.Errorf("NetworkAttachmentDefinition client for %s: %w", restCfg.Host, err)
+		}
+		r.Pools = &PoolCounter{NADs: KubeNADs{Client: nads}, KV: etcdv3.KV{Client: cli}, Interval: c.IPAMPoolCountInterval,
+			Log: d.log, usage: &d.pools}
+	}
 	return el, r, func() { cli.Close() }, nil
 }
 

@@ -86,7 +86,9 @@ func TestDaemonRunLeadsAndReleasesADeadPodsAllocationFromTheEtcdSecret(t *testin
 	t.Setenv("NODE_NAME", "node-7")
 	f := newFixture(t, func(c *Config) {
 		c.APIServer, c.CAFile = k.URL, k.CAFile
-		c.IPAMReconcileInterval, c.IPAMReconcileGrace, c.IPAMEtcdPrefix = 100*time.Millisecond, time.Millisecond, "/daemon-test/ipam/"
+		// The first pass runs at once; a longer interval only gives each
+		// pass a timeout that a loaded machine cannot miss.
+		c.IPAMReconcileInterval, c.IPAMReconcileGrace, c.IPAMEtcdPrefix = 5*time.Second, time.Millisecond, "/daemon-test/ipam/"
 		c.TokenRefreshInterval = time.Hour
 	})
 	writeFile(t, f.cfg.TokenFile, k.AdminToken, 0o600)
