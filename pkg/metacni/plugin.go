@@ -34,6 +34,9 @@ type Plugin struct {
 	NewAPI func(conf *config.NetConf) (API, error)
 	// NewRunner builds the delegate runner; nil means delegate.NewRunner.
 	NewRunner func(binDirs []string, cacheDir string) *delegate.Runner
+
+	// reportTo is the daemon socket the last verb's NetConf named.
+	reportTo string
 }
 
 // invocation is one verb's parsed input.
@@ -58,6 +61,7 @@ func (p podRef) String() string {
 }
 
 func (p *Plugin) begin(args *skel.CmdArgs) (*invocation, error) {
+	p.reportTo = daemonSocketOf(args.StdinData)
 	conf, err := config.Parse(args.StdinData)
 	if err != nil {
 		return nil, err
