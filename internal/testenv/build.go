@@ -101,16 +101,3 @@ func withFileLock(path string, fn func() error) error {
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return fn()
 }
-
-// buildTool builds a binary from a tool module under hack/tools/<module> into
-// .cache/tools/<name>, unless it is already there.
-func buildTool(module, pkg, name string) (string, error) {
-	out := filepath.Join(CacheDir(), "tools", name)
-	err := withFileLock(out+".lock", func() error {
-		if _, err := os.Stat(out); err == nil {
-			return nil
-		}
-		return goCommand(filepath.Join(RepoRoot(), "hack", "tools", module), "build", "-o", out, pkg)
-	})
-	return out, err
-}
