@@ -93,9 +93,11 @@ func (f *file) write(p []byte) (rotated, first bool, err error) {
 	first = f.first
 	f.first = false
 	before, statErr := os.Stat(f.path)
-	if statErr == nil && first && before.Mode().Perm() != 0o600 {
-		// lumberjack keeps the mode of the file it rotates; logs may name
-		// pods and addresses, so only root reads them.
+	if statErr == nil && before.Mode().Perm() != 0o600 {
+		// lumberjack keeps the mode of the file it rotates, which an older
+		// version or an operator may have widened; logs name pods and
+		// addresses, so only root reads them, and a line is never written
+		// to a wider file.
 		if err := os.Chmod(f.path, 0o600); err != nil {
 			return false, first, fmt.Errorf("restrict log file %s to mode 0600: %w", f.path, err)
 		}
