@@ -108,6 +108,14 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 		if nc.ClusterNetwork != "cbr0" || nc.Kubeconfig != "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig" {
 			t.Errorf("NetConf %+v", nc)
 		}
+		// A busy node must not fill its disk with meta-cni's log.
+		o := nc.LogOptions
+		if nc.LogFile != "/var/log/meta-cni.log" || nc.LogLevel != "info" || nc.LogToStderr != nil || o == nil ||
+			o.MaxSize == nil || *o.MaxSize != 50 || o.MaxBackups == nil || *o.MaxBackups != 5 ||
+			o.MaxAge == nil || *o.MaxAge != 7 || o.Compress == nil || !*o.Compress {
+			t.Errorf("log settings: logFile %q, logLevel %q, logToStderr %v, logOptions %+v; want /var/log/meta-cni.log, info, unset, 50 MB x 5 for 7 days, compressed",
+				nc.LogFile, nc.LogLevel, nc.LogToStderr, o)
+		}
 	})
 
 	t.Run("DaemonInstallsTheRenderedConf", func(t *testing.T) {
@@ -244,7 +252,7 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 			t.Errorf("DaemonSet env from the downward API = %v, want NODE_NAME=spec.nodeName and POD_NAMESPACE=metadata.namespace", env)
 		}
 		for _, want := range []string{"--ipam-reconcile-interval=5m", "--ipam-reconcile-grace=10m", "--ipam-etcd-prefix=/meta-cni/ipam",
-			"--node-api-socket=/run/meta-cni/node-api.sock"} {
+			"--node-api-socket=/run/meta-cni/node-api.sock", "--log-format=json", "--log-level=info"} {
 			if !slices.Contains(c.Args, want) {
 				t.Errorf("DaemonSet args %v lack %s", c.Args, want)
 			}

@@ -16,9 +16,32 @@ import (
 
 	"github.com/meta-cni/meta-cni/pkg/daemon"
 	"github.com/meta-cni/meta-cni/pkg/ipam"
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
-func newFlags(cfg *daemon.Config, output io.Writer) *flag.FlagSet {
+// logFlags are how the daemon logs; they are not part of daemon.Config.
+type logFlags struct {
+	format, level string
+}
+
+// newLogger is the daemon's logger on stderr: JSON by default, so a log
+// pipeline reads each line's time, level, msg and keys without parsing.
+func (l logFlags) newLogger(stderr io.Writer) (*slog.Logger, error) {
+	level, err := pluginlog.ParseLevel(l.level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not json or text", l.format)
+}
+
+func newFlags(cfg *daemon.Config, logs *logFlags, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("meta-cni-daemon", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&cfg.SourceBinDir, "source-bin-dir", "/opt/meta-cni/bin", "binaries shipped in the image, copied to --cni-bin-dir")
@@ -40,22 +63,29 @@ func newFlags(cfg *daemon.Config, output io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.IPAMReconcileGrace, "ipam-reconcile-grace", 10*time.Minute, "an allocation younger than this is never released by the reconciler")
 	fs.StringVar(&cfg.IPAMEtcdPrefix, "ipam-etcd-prefix", ipam.DefaultPrefix, "etcd-ipam's key prefix (its ipam.etcd.prefix) that the reconciler scans")
 	fs.DurationVar(&cfg.IPAMPoolCountInterval, "ipam-pool-count-interval", time.Minute, "how often the reconciler's leader counts the etcd-ipam pools that NetworkAttachmentDefinitions name, for meta_cni_ipam_pool_addresses; 0 disables it")
+	fs.StringVar(&logs.format, "log-format", "json", "json (one object per line, with time, level and msg) or text (slog's key=value)")
+	fs.StringVar(&logs.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.NodeAPISocket, "node-api-socket", "", "serve the plugin's API calls on this unix socket and name it in the conflist as \"daemonSocket\"; the same path in the container and on the host; its directory also holds the network-status journal; empty turns it off")
 	return fs
 }
 
 func main() {
 	var cfg daemon.Config
-	if err := newFlags(&cfg, os.Stderr).Parse(os.Args[1:]); err != nil {
+	var logs logFlags
+	if err := newFlags(&cfg, &logs, os.Stderr).Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	d, err := daemon.New(cfg, log)
+	log, err := logs.newLogger(os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meta-cni-daemon:", err)
+		os.Exit(2)
+	}
+	d, err := daemon.New(cfg, log)
+	if err != nil {
+		log.Error("invalid flags", "err", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -44,9 +44,12 @@ func TestFlagsMatchChartContract(t *testing.T) {
 		"ipam-etcd-prefix":         "/meta-cni/ipam",
 		"ipam-pool-count-interval": "1m0s",
 		"node-api-socket":          "",
+		"log-format":               "json",
+		"log-level":                "info",
 	}
 	var cfg daemon.Config
-	fs := newFlags(&cfg, io.Discard)
+	var logs logFlags
+	fs := newFlags(&cfg, &logs, io.Discard)
 	got := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { got[f.Name] = f.DefValue })
 	for name, def := range want {
@@ -62,12 +65,15 @@ func TestFlagsMatchChartContract(t *testing.T) {
 		}
 	}
 	if err := fs.Parse([]string{"--once", "--cleanup-on-exit=true", "--token-refresh-interval=30s", "--conf-name=10-x.conflist",
-		"--ipam-reconcile-interval=0", "--ipam-reconcile-grace=1h", "--ipam-etcd-prefix=/other"}); err != nil {
+		"--ipam-reconcile-interval=0", "--ipam-reconcile-grace=1h", "--ipam-etcd-prefix=/other", "--log-format=text", "--log-level=debug"}); err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.Once || !cfg.CleanupOnExit || cfg.TokenRefreshInterval != 30*time.Second || cfg.ConfName != "10-x.conflist" ||
 		cfg.IPAMReconcileInterval != 0 || cfg.IPAMReconcileGrace != time.Hour || cfg.IPAMEtcdPrefix != "/other" {
 		t.Errorf("parsed %+v", cfg)
+	}
+	if logs != (logFlags{format: "text", level: "debug"}) {
+		t.Errorf("parsed log flags %+v", logs)
 	}
 }
 
@@ -260,6 +266,114 @@ func TestBuiltBinary(t *testing.T) {
 			t.Errorf("binaries must stay for pods still being deleted: %v", err)
 		}
 	})
+}
+
+// TestBuiltBinaryLogsJSONLines runs the daemon until it has installed, served
+// /readyz and copied a rotated token, stops it, and requires every line of
+// its stderr to be one JSON object with time, level and msg, and the keys
+// the README promises on the lines it names.
+func TestBuiltBinaryLogsJSONLines(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "meta-cni-daemon")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/meta-cni-daemon")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	n := newNode(t)
+	addr := freeAddress(t)
+	cmd := exec.Command(bin, n.args("--metrics-address="+addr, "--token-refresh-interval=50ms", "--log-level=debug")...)
+	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	waitHTTP(t, "http://"+addr+"/readyz", exited, &stderr)
+	if err := os.WriteFile(n.token, []byte("rotated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "token rotated") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no token rotation logged:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running 10s after SIGTERM\n%s", stderr.String())
+	}
+
+	byMsg := map[string]map[string]any{}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	for _, line := range lines {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("stderr line is not a JSON object: %v\n%s", err, line)
+		}
+		for _, key := range []string{"time", "level", "msg"} {
+			if s, ok := obj[key].(string); !ok || s == "" {
+				t.Errorf("line lacks a %q string: %s", key, line)
+			}
+		}
+		byMsg[obj["msg"].(string)] = obj
+	}
+	for msg, keys := range map[string][]string{
+		"installed":       {"path", "kubeconfig", "duration"},
+		"serving metrics": {"address"},
+		"token rotated":   {"path"},
+		"stopping":        {"cause"},
+	} {
+		obj, ok := byMsg[msg]
+		if !ok {
+			t.Errorf("no %q line among %d lines:\n%s", msg, len(lines), stderr.String())
+			continue
+		}
+		for _, k := range keys {
+			if _, ok := obj[k]; !ok {
+				t.Errorf("%q line lacks key %q: %v", msg, k, obj)
+			}
+		}
+	}
+}
+
+func TestBadLogFlagsAreRefusedNamingTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		flags logFlags
+		want  string
+	}{
+		{logFlags{format: "yaml", level: "info"}, "--log-format"},
+		{logFlags{format: "json", level: "trace"}, "--log-level"},
+	} {
+		if _, err := tc.flags.newLogger(io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("newLogger(%+v) = %v, want an error naming %s", tc.flags, err, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	log, err := logFlags{format: "text", level: "warn"}.newLogger(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("dropped")
+	log.Warn("kept", "err", errors.New("boom"))
+	if got := out.String(); strings.Contains(got, "dropped") || !strings.Contains(got, "level=WARN msg=kept err=boom") {
+		t.Errorf("text logger at warn wrote %q", got)
+	}
 }
 
 func freeAddress(t *testing.T) string {

@@ -16,6 +16,7 @@ var validSeeds = []string{
 	"{" + minimal + `,"globalNamespaces":"default, shared,"}`,
 	"{" + minimal + `,"globalNamespaces":["default"],"systemNamespaces":[],"namespaceIsolation":true}`,
 	"{" + minimal + `,"defaultNetworks":["a","ns/b"],"multusNamespace":"nets","logLevel":"debug"}`,
+	"{" + minimal + `,"logFile":"/var/log/m.log","logToStderr":false,"logOptions":{"maxAge":0,"maxSize":50,"maxBackups":5,"compress":true}}`,
 	`{"cniVersion":"0.3.1","delegates":[{"type":"bridge"}]}`,
 	`{"cniVersion":"1.1.0","clusterNetwork":"/etc/cni/net.d/10-cluster.conflist","ipam":{"type":"host-local"},"dns":{"nameservers":["10.0.0.10"]}}`,
 }
@@ -42,8 +43,11 @@ func FuzzParse(f *testing.F) {
 		if c.APITimeout <= 0 || c.ReadinessTimeout <= 0 {
 			t.Fatalf("Parse(%q) accepted timeouts %v, %v", data, c.APITimeout, c.ReadinessTimeout)
 		}
-		if c.CacheDir == "" || c.ConfDir == "" || c.NetworkNamespace == "" || c.LogLevel == "" {
+		if c.CacheDir == "" || c.ConfDir == "" || c.NetworkNamespace == "" {
 			t.Fatalf("Parse(%q) left a default empty: %+v", data, c)
+		}
+		if err := c.Log().Validate(); err != nil {
+			t.Fatalf("Parse(%q) accepted log settings pluginlog refuses: %v", data, err)
 		}
 		if c.ClusterNetwork == "" && len(c.Delegates) == 0 {
 			t.Fatalf("Parse(%q) accepted a NetConf without a cluster network", data)

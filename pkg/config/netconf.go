@@ -13,6 +13,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // Defaults for fields a NetConf may leave out.
@@ -54,8 +56,12 @@ type NetConf struct {
 	ConfDir            string   `json:"confDir,omitempty"`
 	BinDir             string   `json:"binDir,omitempty"`
 	CacheDir           string   `json:"cacheDir,omitempty"`
-	LogLevel           string   `json:"logLevel,omitempty"`
-	LogFile            string   `json:"logFile,omitempty"`
+	// LogLevel, LogFile, LogToStderr and LogOptions are Multus's; see
+	// pluginlog for what each does.
+	LogLevel    string             `json:"logLevel,omitempty"`
+	LogFile     string             `json:"logFile,omitempty"`
+	LogToStderr *bool              `json:"logToStderr,omitempty"`
+	LogOptions  *pluginlog.Options `json:"logOptions,omitempty"`
 	// ReadinessIndicatorFile must exist before ADD proceeds; ADD waits for
 	// it up to ReadinessTimeout.
 	ReadinessIndicatorFile string        `json:"readinessIndicatorFile,omitempty"`
@@ -136,9 +142,6 @@ func (c *NetConf) setDefaults() {
 	if c.GlobalNamespaces == nil {
 		c.GlobalNamespaces = []string{"default", c.NetworkNamespace}
 	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
 }
 
 func (c *NetConf) validate() error {
@@ -172,10 +175,12 @@ func (c *NetConf) validate() error {
 	if c.DaemonSocket != "" && !strings.HasPrefix(c.DaemonSocket, "/") {
 		return &FieldError{"daemonSocket", fmt.Sprintf("%q must be an absolute path to a unix socket", c.DaemonSocket)}
 	}
-	switch c.LogLevel {
-	case "debug", "verbose", "info", "warn", "warning", "error", "panic":
-	default:
-		return &FieldError{"logLevel", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	if err := c.Log().Validate(); err != nil {
+		var ferr *pluginlog.FieldError
+		if errors.As(err, &ferr) {
+			return &FieldError{ferr.Field, ferr.Reason}
+		}
+		return &FieldError{"logOptions", err.Error()}
 	}
 	if c.APITimeout <= 0 {
 		return &FieldError{"apiTimeout", "must be positive"}
@@ -184,6 +189,11 @@ func (c *NetConf) validate() error {
 		return &FieldError{"readinessTimeout", "must be positive"}
 	}
 	return nil
+}
+
+// Log is where the plugin's logs go.
+func (c *NetConf) Log() pluginlog.Config {
+	return pluginlog.Config{File: c.LogFile, Level: c.LogLevel, ToStderr: c.LogToStderr, Options: c.LogOptions}
 }
 
 func validNamespace(field, ns string) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meta-cni/meta-cni/pkg/config"
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // minimal is the smallest NetConf Parse accepts; cases add fields to it.
@@ -49,6 +50,8 @@ func checkFieldError(t *testing.T, err error, field, reason string) {
 	}
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func TestParseFillsDefaultsForOmittedFields(t *testing.T) {
 	c := mustParse(t, conf(""))
 	for _, tc := range []struct {
@@ -60,7 +63,9 @@ func TestParseFillsDefaultsForOmittedFields(t *testing.T) {
 		{"multusNamespace", c.NetworkNamespace, "kube-system"},
 		{"systemNamespaces", c.SystemNamespaces, []string{"kube-system"}},
 		{"globalNamespaces", c.GlobalNamespaces, []string{"default", "kube-system"}},
-		{"logLevel", c.LogLevel, "info"},
+		{"logLevel (pluginlog picks info for a file, warn for stderr)", c.LogLevel, ""},
+		{"logToStderr", c.LogToStderr, (*bool)(nil)},
+		{"logOptions (pluginlog's defaults apply)", c.LogOptions, (*pluginlog.Options)(nil)},
 		{"apiTimeout", c.APITimeout, 10 * time.Second},
 		{"readinessTimeout", c.ReadinessTimeout, 30 * time.Second},
 		{"namespaceIsolation", c.NamespaceIsolation, false},
@@ -83,7 +88,8 @@ func TestParseKeepsGivenFields(t *testing.T) {
 		"systemNamespaces": ["kube-system", "infra"],
 		"namespaceIsolation": true,
 		"confDir": "/etc/cni/custom", "binDir": "/opt/cni/custom", "cacheDir": "/run/meta-cni",
-		"logLevel": "debug", "logFile": "/var/log/meta-cni.log",
+		"logLevel": "debug", "logFile": "/var/log/meta-cni.log", "logToStderr": true,
+		"logOptions": {"maxAge": 7, "maxSize": 50, "maxBackups": 5, "compress": true},
 		"readinessIndicatorFile": "/run/flannel/subnet.env"
 	}`))
 	want := &config.NetConf{
@@ -100,6 +106,8 @@ func TestParseKeepsGivenFields(t *testing.T) {
 		CacheDir:               "/run/meta-cni",
 		LogLevel:               "debug",
 		LogFile:                "/var/log/meta-cni.log",
+		LogToStderr:            ptr(true),
+		LogOptions:             &pluginlog.Options{MaxAge: ptr(7), MaxSize: ptr(50), MaxBackups: ptr(5), Compress: ptr(true)},
 		ReadinessIndicatorFile: "/run/flannel/subnet.env",
 		ReadinessTimeout:       config.DefaultReadinessTimeout,
 		APITimeout:             config.DefaultAPITimeout,
@@ -185,7 +193,7 @@ func TestParseInlineDelegatesStandInForClusterNetwork(t *testing.T) {
 }
 
 func TestParseAcceptsEveryLogLevel(t *testing.T) {
-	for _, level := range []string{"debug", "verbose", "info", "warn", "warning", "error", "panic"} {
+	for _, level := range []string{"debug", "verbose", "info", "warn", "warning", "error", "panic", "INFO", "Debug"} {
 		t.Run(level, func(t *testing.T) {
 			if c := mustParse(t, conf(`"logLevel":"`+level+`"`)); c.LogLevel != level {
 				t.Fatalf("logLevel = %q, want %q", c.LogLevel, level)
@@ -218,7 +226,15 @@ var invalidCases = []struct {
 	{"unknown logLevel", "{" + minimal + `,"logLevel":"trace"}`, "logLevel", `"trace" is not one of`},
 	{"relative daemonSocket", "{" + minimal + `,"daemonSocket":"run/node-api.sock"}`, "daemonSocket", "must be an absolute path"},
 	{"daemonSocket number", "{" + minimal + `,"daemonSocket":1}`, "daemonSocket", "must be a JSON string"},
-	{"upper-case logLevel", "{" + minimal + `,"logLevel":"INFO"}`, "logLevel", "is not one of"},
+	{"negative logOptions.maxSize", "{" + minimal + `,"logOptions":{"maxSize":-1}}`, "logOptions.maxSize", "must not be negative"},
+	{"negative logOptions.maxBackups", "{" + minimal + `,"logOptions":{"maxBackups":-2}}`, "logOptions.maxBackups", "must not be negative"},
+	{"negative logOptions.maxAge", "{" + minimal + `,"logOptions":{"maxAge":-3}}`, "logOptions.maxAge", "must not be negative"},
+	{"logOptions.maxSize past a tebibyte", "{" + minimal + `,"logOptions":{"maxSize":1048577}}`, "logOptions.maxSize", "is more than"},
+	{"logOptions.maxSize string", "{" + minimal + `,"logOptions":{"maxSize":"50M"}}`, "logOptions.maxSize", "must be a JSON int"},
+	{"logOptions.maxSize fraction", "{" + minimal + `,"logOptions":{"maxSize":1.5}}`, "logOptions.maxSize", "must be a JSON int"},
+	{"logOptions.compress string", "{" + minimal + `,"logOptions":{"compress":"yes"}}`, "logOptions.compress", "must be a JSON bool"},
+	{"logOptions list", "{" + minimal + `,"logOptions":[]}`, "logOptions", "must be a JSON"},
+	{"logToStderr string", "{" + minimal + `,"logToStderr":"true"}`, "logToStderr", "must be a JSON bool"},
 	{"negative apiTimeout duration", "{" + minimal + `,"apiTimeout":"-3s"}`, "apiTimeout", "must be positive"},
 	{"zero apiTimeout duration", "{" + minimal + `,"apiTimeout":"0s"}`, "apiTimeout", "must be positive"},
 	{"zero apiTimeout number", "{" + minimal + `,"apiTimeout":0}`, "apiTimeout", "must be positive"},

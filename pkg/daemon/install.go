@@ -48,7 +48,7 @@ func (d *Daemon) Install() error {
 		return fmt.Errorf("install conflist %s: %w", path, err)
 	}
 	d.installedAt.Store(time.Now().UnixNano())
-	d.log.Info("installed", "conflist", path, "kubeconfig", d.cfg.HostKubeconfigPath(), "duration", time.Since(start))
+	d.log.Info("installed", "path", path, "kubeconfig", d.cfg.HostKubeconfigPath(), "duration", time.Since(start))
 	return nil
 }
 

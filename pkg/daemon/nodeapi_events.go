@@ -86,7 +86,7 @@ func (q *eventQueue) enqueue(ev queuedEvent) bool {
 	default:
 		q.queued.Add(^uint64(0))
 		q.dropped.Add(1)
-		q.log.Warn("node API: event queue full; event dropped", "path", ev.path)
+		q.log.Warn("node API: event queue full; event dropped", "request", "POST "+ev.path)
 	}
 	return true
 }
@@ -100,7 +100,7 @@ func (q *eventQueue) run() {
 		}
 		if err := q.send(ev); err != nil {
 			q.failed.Add(1)
-			q.log.Warn("node API: event not recorded", "path", ev.path, "err", err)
+			q.log.Warn("node API: event not recorded", "request", "POST "+ev.path, "err", err)
 			continue
 		}
 		q.sent.Add(1)

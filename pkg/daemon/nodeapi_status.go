@@ -118,7 +118,7 @@ func (q *statusQueue) replay() {
 			err = json.Unmarshal(data, p)
 		}
 		if err != nil || p.Namespace == "" || p.Name == "" || p.UID == "" || len(p.Patch) == 0 {
-			q.log.Error("node API: unreadable status journal entry removed", "file", path, "err", err)
+			q.log.Error("node API: unreadable status journal entry removed", "path", path, "err", err)
 			_ = os.Remove(path)
 			continue
 		}
@@ -204,7 +204,7 @@ func (q *statusQueue) next() bool {
 	default:
 		q.failed.Add(1)
 		q.done(key, p)
-		q.log.Error("node API: network-status patch failed", "pod", key, "uid", p.UID, "err", err)
+		q.log.Error("node API: network-status patch failed", "pod", key, "podUID", p.UID, "err", err)
 		var se *upstreamError
 		if !errors.As(err, &se) || se.code != http.StatusNotFound {
 			q.warn(p, err)

@@ -120,7 +120,7 @@ func (r *Reconciler) Pass(ctx context.Context) ([]Released, error) {
 		rel := Released{PodNamespace: k.namespace, PodName: k.name, PodUID: h.PodUID, ContainerID: h.ContainerID, IfName: h.IfName, Node: h.Node, Addrs: addrs}
 		r.released.Add(1)
 		r.log().Info("released allocation of a pod that no longer exists",
-			"pod", k.namespace+"/"+k.name, "podUID", h.PodUID, "currentUID", st.uid, "container", h.ContainerID,
+			"pod", k.namespace+"/"+k.name, "podUID", h.PodUID, "currentUID", st.uid, "containerID", h.ContainerID,
 			"ifname", h.IfName, "node", h.Node, "addrs", addrs, "since", h.Time)
 		out = append(out, rel)
 	}

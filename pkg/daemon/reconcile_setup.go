@@ -29,7 +29,7 @@ func (d *Daemon) startReconciler(ctx context.Context) (wait func()) {
 	noop := func() {}
 	el, r, closeEtcd, err := d.reconcilerSetup()
 	if errors.Is(err, errReconcilerOff) {
-		d.log.Info(err.Error())
+		d.log.Info("ipam reconciler off", "reason", err.Error())
 		return noop
 	}
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // Default timeouts; together they stay under the 10 s a runtime tolerates.
@@ -35,8 +37,9 @@ type Config struct {
 	Etcd             EtcdConfig
 	ValidAttachments []types.GCAttachment
 	RawPrevResult    map[string]any
-	LogFile          string
-	LogLevel         string
+	// Log is where the plugin's logs go: the ipam block's logFile,
+	// logLevel, logToStderr and logOptions.
+	Log pluginlog.Config
 }
 
 // PodArgs are the Kubernetes fields of CNI_ARGS that go into each record.
@@ -73,16 +76,18 @@ type rangeJSON struct {
 type ipamJSON struct {
 	Type string `json:"type"`
 	rangeJSON
-	Ranges     [][]rangeJSON     `json:"ranges"`
-	Routes     []json.RawMessage `json:"routes"`
-	DNS        types.DNS         `json:"dns"`
-	Exclude    []string          `json:"exclude"`
-	Network    string            `json:"network"`
-	NodeName   string            `json:"nodeName"`
-	Etcd       *etcdJSON         `json:"etcd"`
-	EtcdConfig *legacyEtcdJSON   `json:"etcdConfig"`
-	LogFile    string            `json:"logFile"`
-	LogLevel   string            `json:"logLevel"`
+	Ranges      [][]rangeJSON      `json:"ranges"`
+	Routes      []json.RawMessage  `json:"routes"`
+	DNS         types.DNS          `json:"dns"`
+	Exclude     []string           `json:"exclude"`
+	Network     string             `json:"network"`
+	NodeName    string             `json:"nodeName"`
+	Etcd        *etcdJSON          `json:"etcd"`
+	EtcdConfig  *legacyEtcdJSON    `json:"etcdConfig"`
+	LogFile     string             `json:"logFile"`
+	LogLevel    string             `json:"logLevel"`
+	LogToStderr *bool              `json:"logToStderr"`
+	LogOptions  *pluginlog.Options `json:"logOptions"`
 }
 
 // validScope accepts letters, digits, '.', '_' and '-', at most 253, with a
@@ -118,8 +123,15 @@ func ParseConfig(stdin []byte, cniArgs string) (*Config, error) {
 		NodeName:         n.IPAM.NodeName,
 		ValidAttachments: n.ValidAttachments,
 		RawPrevResult:    n.RawPrevResult,
-		LogFile:          n.IPAM.LogFile,
-		LogLevel:         n.IPAM.LogLevel,
+		Log: pluginlog.Config{File: n.IPAM.LogFile, Level: n.IPAM.LogLevel,
+			ToStderr: n.IPAM.LogToStderr, Options: n.IPAM.LogOptions},
+	}
+	if err := c.Log.Validate(); err != nil {
+		var fe *pluginlog.FieldError
+		if errors.As(err, &fe) {
+			return nil, fieldErr("ipam."+fe.Field, "%s", fe.Reason)
+		}
+		return nil, fieldErr("ipam.logOptions", "%v", err)
 	}
 	if c.Network != "" && !validScope(c.Network) {
 		return nil, fieldErr("ipam.network", "%q must be letters, digits, '.', '_' or '-', starting and ending with a letter or digit", c.Network)

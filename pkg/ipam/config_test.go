@@ -143,6 +143,12 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 		{ipam(`"subnet":"10.0.0.0/24",` + etcdBlock), "K8S_POD_NAME", "CNI_ARGS"},
 		{`{"cniVersion":"1.0.0","runtimeConfig":{"ips":["nope"]},"ipam":{"subnet":"10.0.0.0/24",` + etcdBlock + `}}`, "", "runtimeConfig.ips[0]"},
 		{`{"cniVersion":"1.0.0","args":{"cni":{"ips":["10.0.0.5","10.0.0.6"]}},"ipam":{"subnet":"10.0.0.0/24",` + etcdBlock + `}}`, "", "args.cni.ips[1]"},
+		{ipam(`"subnet":"10.0.0.0/24","logLevel":"trace",` + etcdBlock), "", "ipam.logLevel"},
+		{ipam(`"subnet":"10.0.0.0/24","logToStderr":1,` + etcdBlock), "", "ipam.logToStderr"},
+		{ipam(`"subnet":"10.0.0.0/24","logOptions":{"maxSize":-1},` + etcdBlock), "", "ipam.logOptions.maxSize"},
+		{ipam(`"subnet":"10.0.0.0/24","logOptions":{"maxBackups":-1},` + etcdBlock), "", "ipam.logOptions.maxBackups"},
+		{ipam(`"subnet":"10.0.0.0/24","logOptions":{"maxAge":-1},` + etcdBlock), "", "ipam.logOptions.maxAge"},
+		{ipam(`"subnet":"10.0.0.0/24","logOptions":{"compress":"yes"},` + etcdBlock), "", "ipam.logOptions.compress"},
 		{`{"cniVersion":"0.2.0","ipam":{"ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"10.1.0.0/24"}]],` + etcdBlock + `}}`, "", "cniVersion"},
 	} {
 		_, err := ParseConfig([]byte(tc.conf), tc.args)
@@ -191,4 +197,18 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseConfigReadsMultusLogSettingsFromTheIPAMBlock(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"cniVersion":"1.0.0","name":"n","ipam":{"subnet":"10.0.0.0/24",`+etcdBlock+`,
+		"logFile":"/var/log/etcd-ipam.log","logLevel":"verbose","logToStderr":true,
+		"logOptions":{"maxAge":7,"maxSize":50,"maxBackups":3,"compress":false}}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Log
+	if l.File != "/var/log/etcd-ipam.log" || l.Level != "verbose" || l.ToStderr == nil || !*l.ToStderr || l.Options == nil ||
+		*l.Options.MaxAge != 7 || *l.Options.MaxSize != 50 || *l.Options.MaxBackups != 3 || *l.Options.Compress {
+		t.Fatalf("log settings = %+v, options %+v", l, l.Options)
+	}
 }

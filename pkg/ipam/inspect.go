@@ -10,6 +10,8 @@ import (
 	"os"
 	"text/tabwriter"
 	"time"
+
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // PoolReport is what an operator sees of one range set: its size, how much
@@ -126,7 +128,8 @@ func openStore(file string) (*Store, *Config, func(), error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return NewStore(e, cfg.Network, newLogger(cfg)), cfg, func() { e.Close() }, nil
+	log, closeLog := pluginlog.New("etcd-ipam", cfg.Log)
+	return NewStore(e, cfg.Network, log), cfg, func() { e.Close(); closeLog() }, nil
 }
 
 // NetConfFromFile finds the etcd-ipam config in a conflist, a network

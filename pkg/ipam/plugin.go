@@ -15,6 +15,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // Funcs is the plugin's CNI verbs, for skel.PluginMainFuncs.
@@ -38,12 +40,13 @@ func wrap(err error) error {
 
 // session is one plugin call: its config, a client and a deadline.
 type session struct {
-	cfg    *Config
-	etcd   *Etcd
-	store  *Store
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	cfg      *Config
+	etcd     *Etcd
+	store    *Store
+	log      *slog.Logger
+	closeLog func()
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 func open(args *skel.CmdArgs) (*session, error) {
@@ -54,18 +57,19 @@ func open(args *skel.CmdArgs) (*session, error) {
 	if cfg.NodeName == "" {
 		cfg.NodeName = nodeName()
 	}
-	log := newLogger(cfg)
 	e, err := Connect(cfg.Etcd)
 	if err != nil {
 		return nil, err
 	}
+	log, closeLog := pluginlog.New("etcd-ipam", cfg.Log)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Etcd.RequestTimeout)
-	return &session{cfg: cfg, etcd: e, store: NewStore(e, cfg.Network, log), log: log, ctx: ctx, cancel: cancel}, nil
+	return &session{cfg: cfg, etcd: e, store: NewStore(e, cfg.Network, log), log: log, closeLog: closeLog, ctx: ctx, cancel: cancel}, nil
 }
 
 func (s *session) close() {
 	s.cancel()
 	_ = s.etcd.Close()
+	s.closeLog()
 }
 
 // nodeName is the node an allocation is recorded on, which GC matches.
@@ -77,18 +81,6 @@ func nodeName() string {
 	}
 	h, _ := os.Hostname()
 	return h
-}
-
-func newLogger(cfg *Config) *slog.Logger {
-	level := slog.LevelWarn
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	w := os.Stderr
-	if cfg.LogFile != "" {
-		if f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-			w = f
-		}
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("plugin", "etcd-ipam")
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
@@ -112,10 +104,10 @@ func cmdAdd(args *skel.CmdArgs) error {
 		Static: s.cfg.Static,
 	})
 	if err != nil {
-		s.log.Warn("allocation failed", "container", args.ContainerID, "ifname", args.IfName, "err", err)
+		s.log.Warn("allocation failed", "containerID", args.ContainerID, "ifname", args.IfName, "err", err)
 		return err
 	}
-	s.log.Info("allocated", "container", args.ContainerID, "ifname", args.IfName, "addrs", assigned, "took", time.Since(start))
+	s.log.Info("allocated", "containerID", args.ContainerID, "ifname", args.IfName, "addrs", assigned, "duration", time.Since(start))
 	return types.PrintResult(result(s.cfg, assigned), s.cfg.CNIVersion)
 }
 
@@ -145,7 +137,7 @@ func cmdDel(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("released", "container", args.ContainerID, "ifname", args.IfName, "addrs", addrs)
+	s.log.Info("released", "containerID", args.ContainerID, "ifname", args.IfName, "addrs", addrs)
 	return nil
 }
 

@@ -162,7 +162,7 @@ func (s *Store) GC(ctx context.Context, pools []Pool, node, network string, vali
 			if err != nil {
 				return released, err
 			}
-			s.Log.Info("gc released allocation", "container", e.ContainerID, "ifname", e.IfName, "addrs", addrs)
+			s.Log.Info("gc released allocation", "containerID", e.ContainerID, "ifname", e.IfName, "addrs", addrs)
 			released = append(released, addrs...)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/config"
 	"github.com/meta-cni/meta-cni/pkg/delegate"
 	"github.com/meta-cni/meta-cni/pkg/kube"
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // API is the Kubernetes API as meta-cni uses it.
@@ -70,7 +71,7 @@ func (p *Plugin) begin(args *skel.CmdArgs) (*invocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, closer := newLogger(conf)
+	log, closer := pluginlog.New("meta-cni", conf.Log())
 	log = log.With("containerID", args.ContainerID)
 	if pod.Name != "" {
 		log = log.With("pod", pod.Namespace+"/"+pod.Name)
@@ -175,23 +176,4 @@ type notReadyError struct {
 
 func (e *notReadyError) Error() string {
 	return fmt.Sprintf("readiness indicator file %s does not exist after %s: the cluster network is not ready", e.file, e.waited)
-}
-
-func newLogger(conf *config.NetConf) (*slog.Logger, func()) {
-	level := slog.LevelInfo
-	switch conf.LogLevel {
-	case "debug", "verbose":
-		level = slog.LevelDebug
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error", "panic":
-		level = slog.LevelError
-	}
-	out, closer := os.Stderr, func() {}
-	if conf.LogFile != "" {
-		if f, err := os.OpenFile(conf.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-			out, closer = f, func() { f.Close() }
-		}
-	}
-	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})).With("plugin", "meta-cni"), closer
 }

@@ -2,13 +2,13 @@ package routing
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // commandTimeout bounds one command, the wait for the node lock included.
@@ -57,29 +57,15 @@ func command(verb string, args *skel.CmdArgs, fn func(context.Context, *Config, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	log, closeLog := logger(c)
+	log, closeLog := pluginlog.New("host-route", c.Raw.Log())
 	defer closeLog()
 	slog.SetDefault(log) // for the warnings deep in the package
 	start := time.Now()
 	attrs := []any{"containerID", args.ContainerID, "ifname", args.IfName, "network", c.Raw.Name, "mode", c.Mode}
 	if err := fn(ctx, c, AttachmentFromArgs(args)); err != nil {
-		log.Error(verb+" failed", append(attrs, "error", err)...)
+		log.Error(verb+" failed", append(attrs, "err", err)...)
 		return CNIError(err)
 	}
-	log.Info(verb, append(attrs, "took", time.Since(start))...)
+	log.Info(verb, append(attrs, "duration", time.Since(start))...)
 	return nil
-}
-
-// logger writes to the config's logFile, else to stderr; never to stdout,
-// which carries the result.
-func logger(c *Config) (*slog.Logger, func()) {
-	var w io.Writer = os.Stderr
-	closeFn := func() {}
-	level := slog.LevelWarn
-	if c.Raw.LogFile != "" {
-		if f, err := os.OpenFile(c.Raw.LogFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-			w, closeFn, level = f, func() { _ = f.Close() }, slog.LevelInfo
-		}
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn
 }

@@ -2,11 +2,14 @@ package routing
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
 // Mode is how the pod reaches its host.
@@ -45,8 +48,17 @@ type NetConf struct {
 	// Bridge names the shared host sub-interface in macvlan-bridge mode.
 	Bridge string `json:"bridge,omitempty"`
 
-	// LogFile, when set, receives the plugin's logs instead of stderr.
-	LogFile string `json:"logFile,omitempty"`
+	// LogFile, LogLevel, LogToStderr and LogOptions are Multus's log
+	// settings; see pluginlog.
+	LogFile     string             `json:"logFile,omitempty"`
+	LogLevel    string             `json:"logLevel,omitempty"`
+	LogToStderr *bool              `json:"logToStderr,omitempty"`
+	LogOptions  *pluginlog.Options `json:"logOptions,omitempty"`
+}
+
+// Log is where the plugin's logs go.
+func (n *NetConf) Log() pluginlog.Config {
+	return pluginlog.Config{File: n.LogFile, Level: n.LogLevel, ToStderr: n.LogToStderr, Options: n.LogOptions}
 }
 
 // Config is a NetConf that passed validation, with its CIDRs and IPs parsed.
@@ -82,7 +94,20 @@ func configErr(field, format string, args ...any) *ConfigError {
 func ParseConfig(stdin []byte) (*Config, error) {
 	var n NetConf
 	if err := json.Unmarshal(stdin, &n); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			// encoding/json names fields of the embedded types.NetConf after
+			// its type, which is not in the user's JSON.
+			return nil, configErr(strings.TrimPrefix(te.Field, "NetConf."), "must be a JSON %s, not %s", te.Type, te.Value)
+		}
 		return nil, configErr("config", "decode JSON: %v", err)
+	}
+	if err := n.Log().Validate(); err != nil {
+		var fe *pluginlog.FieldError
+		if errors.As(err, &fe) {
+			return nil, configErr(fe.Field, "%s", fe.Reason)
+		}
+		return nil, configErr("logOptions", "%v", err)
 	}
 	c := &Config{
 		Raw:                &n,

@@ -65,7 +65,13 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 		{`{"master":"a b"}`, "master"},
 		{`{"mtu":67}`, "mtu"},
 		{`{"mtu":65536}`, "mtu"},
-		{`{"ipMasq":"yes"}`, "config"},
+		{`{"ipMasq":"yes"}`, "ipMasq"},
+		{`{"cniVersion":1}`, "cniVersion"},
+		{`{"logLevel":"trace"}`, "logLevel"},
+		{`{"logToStderr":"no"}`, "logToStderr"},
+		{`{"logOptions":{"maxSize":-1}}`, "logOptions.maxSize"},
+		{`{"logOptions":{"maxBackups":-1}}`, "logOptions.maxBackups"},
+		{`{"logOptions":{"maxAge":"7d"}}`, "logOptions.maxAge"},
 		{`not json`, "config"},
 	} {
 		t.Run(tc.input, func(t *testing.T) {
