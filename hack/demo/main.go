@@ -1,7 +1,8 @@
 // Command demo is `make demo`: a whole meta-cni node on one machine. It
-// starts a real etcd and kube-apiserver, plays the kubelet for a few pods
-// that ask for a second network (macvlan with etcd-ipam, chained with
-// host-route), prints what each pod got, then tears everything down and
+// starts a real etcd and kube-apiserver and meta-cni-daemon as the chart
+// runs it, plays the kubelet for five pods that ask for a second network
+// (macvlan with etcd-ipam, chained with host-route), prints what each pod
+// got and what the daemon's metrics say, then tears everything down and
 // checks that nothing is left.
 package main
 
@@ -9,8 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -26,16 +25,16 @@ import (
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
-	"github.com/meta-cni/meta-cni/pkg/daemon"
 )
 
 const (
-	namespace = "demo"
-	pods      = 3
-	hostIP    = "192.168.91.2/24"
+	namespace  = "demo"
+	pods       = 5
+	hostIP     = "192.168.91.2/24"
+	demoPrefix = "/meta-cni-demo/ipam"
+	rangeSet   = "192.168.91.100-192.168.91.110 in 192.168.91.0/24"
 )
 
 func main() {
@@ -45,8 +44,11 @@ func main() {
 	}
 }
 
+var started = time.Now()
+
+// step announces a stage with the time since the demo started.
 func step(format string, args ...any) {
-	fmt.Printf("==> "+format+"\n", args...)
+	fmt.Printf("==> [%5.1fs] "+format+"\n", append([]any{time.Since(started).Seconds()}, args...)...)
 }
 
 func run() error {
@@ -59,25 +61,25 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
+	testenv.Progress = os.Stdout
 
-	step("building meta-cni, etcd-ipam, host-route and the reference plugins")
+	step("building meta-cni, etcd-ipam, host-route, meta-cni-daemon and the reference plugins")
 	if _, err := testenv.CNIPath(); err != nil {
 		return err
 	}
-	step("starting etcd and kube-apiserver on loopback (first run builds kube-apiserver: a few minutes)")
+	step("building etcd and kube-apiserver from hack/tools (first run only: several minutes on 2 cores; progress below)")
+	if _, err := testenv.EtcdBinary(); err != nil {
+		return err
+	}
+	if _, err := testenv.KubeAPIServerBinary(); err != nil {
+		return err
+	}
+	step("starting etcd and kube-apiserver on loopback")
 	kube, err := testenv.StartKube(filepath.Join(dir, "kube"))
 	if err != nil {
 		return err
 	}
 	defer kube.Stop()
-	rules, err := testenv.ChartRBACRules()
-	if err != nil {
-		return err
-	}
-	kubeconfig, err := kube.ServiceAccountKubeconfig(dir, "kube-system", "meta-cni", rules)
-	if err != nil {
-		return err
-	}
 
 	step("making node netns with uplink ens3 (%s), its peer on a wire netns", hostIP)
 	node, err := testenv.StartNode(filepath.Join(dir, "node"), "ens3")
@@ -101,40 +103,41 @@ func run() error {
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return err
 	}
+	step("installing the cluster network (bridge + host-local, standing in for flannel or calico) in %s", confDir)
 	cluster := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"cbr0","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,
   "ipam":{"type":"host-local","subnet":"10.244.1.0/24","routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}}]}`, filepath.Join(node.Dir, "host-local"))
 	if err := os.WriteFile(filepath.Join(confDir, "10-cbr0.conflist"), []byte(cluster), 0o644); err != nil {
 		return err
 	}
+
+	step("starting meta-cni-daemon as the chart runs it: it installs the plugins and 00-meta-cni.conflist, serves the node API and metrics, and leads the IPAM reconciler")
+	metaConf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"meta-cni","plugins":[{"type":"meta-cni","clusterNetwork":"cbr0","confDir":%q,
+  "cacheDir":%q,"logFile":%q}]}`, confDir, filepath.Join(node.Dir, "cache"), filepath.Join(node.Dir, "meta-cni.log"))
+	nd, err := startDaemon(kube, filepath.Join(dir, "daemon"), confDir, node.CNIPath, kube.Etcd.Endpoints(), metaConf)
+	if err != nil {
+		return err
+	}
+	defer nd.stop()
+	list, err := libcni.ConfListFromFile(nd.conflist)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    the runtime reads %s; the plugin calls the API server through %s\n", nd.conflist, nd.socket)
+
+	// etcd-ipam finds etcd as NADs on a chart install do: the endpoints
+	// file the daemon copied from the etcd Secret.
 	underlay := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"macvlan-conf","plugins":[
   {"type":"macvlan","master":"ens3","mode":"bridge",
    "ipam":{"type":"etcd-ipam","subnet":"192.168.91.0/24","rangeStart":"192.168.91.100","rangeEnd":"192.168.91.110",
-           "gateway":"192.168.91.1","etcd":{"endpoints":[%q],"prefix":"/meta-cni-demo"}}},
-  {"type":"host-route","hostInterface":"ens3","serviceCIDRs":["10.96.0.0/12"]}]}`, kube.Etcd.Endpoints()[0])
-	step("creating namespace %q and NetworkAttachmentDefinition macvlan-conf (macvlan + etcd-ipam + host-route)", namespace)
+           "gateway":"192.168.91.1","etcd":{"endpointsFile":%q,"prefix":%q}}},
+  {"type":"host-route","hostInterface":"ens3","serviceCIDRs":["10.96.0.0/12"]}]}`, filepath.Join(confDir, "meta-cni.d", "etcd", "endpoints"), demoPrefix)
+	step("creating namespace %q and NetworkAttachmentDefinition macvlan-conf (macvlan + etcd-ipam .100-.110 + host-route)", namespace)
 	if err := kube.EnsureNamespace(namespace); err != nil {
 		return err
 	}
 	nad := &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Name: "macvlan-conf", Namespace: namespace},
 		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: underlay}}
 	if _, err := kube.NADClientset().K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Create(ctx, nad, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-
-	socket := filepath.Join(dir, "node-api.sock")
-	step("serving meta-cni-daemon's node API on %s, as the chart does", socket)
-	stopNodeAPI, err := serveNodeAPI(kubeconfig, socket, filepath.Join(dir, "network-status"))
-	if err != nil {
-		return err
-	}
-	defer stopNodeAPI()
-
-	metaConf, _ := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "meta-cni", "plugins": []any{map[string]any{
-		"type": "meta-cni", "kubeconfig": kubeconfig, "daemonSocket": socket, "clusterNetwork": "cbr0", "confDir": confDir,
-		"cacheDir": filepath.Join(node.Dir, "cache"), "binDir": node.CNIPath, "logFile": filepath.Join(node.Dir, "meta-cni.log"),
-	}}})
-	list, err := libcni.ConfListFromBytes(metaConf)
-	if err != nil {
 		return err
 	}
 
@@ -149,7 +152,7 @@ func run() error {
 			testenv.RemoveNS(sb.ns)
 		}
 	}()
-	step("adding %d pods, each annotated k8s.v1.cni.cncf.io/networks: macvlan-conf", pods)
+	step("adding %d pods one after the other, each annotated k8s.v1.cni.cncf.io/networks: macvlan-conf", pods)
 	for i := 1; i <= pods; i++ {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%d", i), Namespace: namespace,
 			Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-conf"}},
@@ -169,7 +172,16 @@ func run() error {
 		if _, err := node.Add(ctx, list, rt); err != nil {
 			return fmt.Errorf("ADD %s: %w", pod.Name, err)
 		}
-		fmt.Printf("    %s attached in %s\n", pod.Name, time.Since(start).Round(time.Millisecond))
+		took := time.Since(start).Round(time.Millisecond)
+		got, err := addrOf(netns, "net1")
+		if err != nil {
+			return fmt.Errorf("%s: %w", pod.Name, err)
+		}
+		// The seed scenario: five pods get .100 to .104, in order.
+		if want := fmt.Sprintf("192.168.91.%d", 99+i); got != want {
+			return fmt.Errorf("%s got net1 %s, want %s: addresses must be handed out in order", pod.Name, got, want)
+		}
+		fmt.Printf("    [%d/%d] %s attached in %s: net1 %s\n", i, pods, pod.Name, took, got)
 	}
 
 	fmt.Println()
@@ -215,6 +227,20 @@ func run() error {
 	}
 	fmt.Println()
 
+	step("what meta-cni-daemon's /metrics says (see the README's Monitoring section)")
+	used, free, total, err := poolFigures(nd.d.Gatherer(), namespace+"/macvlan-conf", rangeSet, pods)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    pool %s/macvlan-conf (%s): used %v, free %v, total %v   meta_cni_ipam_pool_addresses\n", namespace, rangeSet, used, free, total)
+	count, p50, p95, err := latency(nd.d.Gatherer(), "ADD")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    pod ADD as the runtime waited for it: %d runs, p50 %s, p95 %s   meta_cni_plugin_duration_seconds\n",
+		count, p50.Round(100*time.Microsecond), p95.Round(100*time.Microsecond))
+	fmt.Println()
+
 	step("deleting every pod")
 	for _, sb := range sandboxes {
 		if err := node.Del(ctx, list, sb.rt); err != nil {
@@ -226,8 +252,29 @@ func run() error {
 		return err
 	}
 	step("node links after DEL: %s", strings.Join(links, ", "))
+	if err := nd.stop(); err != nil {
+		return fmt.Errorf("meta-cni-daemon: %w", err)
+	}
 	step("done: every pod got eth0 on the cluster bridge and net1 on macvlan from the shared etcd pool")
 	return nil
+}
+
+// addrOf is the IPv4 address of ifname in netns.
+func addrOf(netns ns.NetNS, ifname string) (string, error) {
+	var out string
+	err := netns.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+		if err != nil || len(addrs) == 0 {
+			return fmt.Errorf("%s has no IPv4 address: %v", ifname, err)
+		}
+		out = addrs[0].IP.String()
+		return nil
+	})
+	return out, err
 }
 
 func podRoutes(netns ns.NetNS) ([]string, error) {
@@ -256,28 +303,4 @@ func podRoutes(netns ns.NetNS) ([]string, error) {
 		return nil
 	})
 	return out, err
-}
-
-// serveNodeAPI runs meta-cni-daemon's node API with the chart's
-// ServiceAccount on socket, until the returned func is called.
-func serveNodeAPI(kubeconfig, socket, journal string) (func(), error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	n, err := daemon.NewNodeAPI(cfg, journal, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return nil, err
-	}
-	stop, err := daemon.ServeSocket(socket, n)
-	if err != nil {
-		n.Close(context.Background())
-		return nil, err
-	}
-	return func() {
-		stop()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n.Close(ctx)
-	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -29,13 +30,18 @@ func progressf(format string, args ...any) {
 	}
 }
 
+// reused names the tools this process has said it reuses, so it says so once.
+var reused sync.Map
+
 // buildTool builds a binary from a tool module under hack/tools/<module>
 // into .cache/tools/<name>, unless it is already there.
 func buildTool(module, pkg, name string) (string, error) {
 	out := filepath.Join(CacheDir(), "tools", name)
 	err := withToolLock(out+".lock", name, func() error {
 		if st, err := os.Stat(out); err == nil {
-			progressf("reusing %s, built %s (make clean rebuilds it)", relToRepo(out), st.ModTime().Format(time.DateTime))
+			if _, said := reused.LoadOrStore(name, true); !said {
+				progressf("reusing %s, built %s (make clean rebuilds it)", relToRepo(out), st.ModTime().Format(time.DateTime))
+			}
 			return nil
 		}
 		return goBuildWithProgress(filepath.Join(RepoRoot(), "hack", "tools", module), pkg, name, out)

@@ -76,6 +76,9 @@ func (d *Daemon) written(path string) {
 // Ready reports whether the install has finished.
 func (d *Daemon) Ready() bool { return d.installedAt.Load() != 0 }
 
+// Gatherer is what /metrics serves, for callers in the same process.
+func (d *Daemon) Gatherer() prometheus.Gatherer { return d.registry }
+
 // Handler serves /metrics, /healthz and /readyz.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
