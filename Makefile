@@ -20,7 +20,7 @@ all: build
 
 help:
 	@echo "build  - every binary into $(BIN)/"
-	@echo "tools  - etcd, kube-apiserver and helm for the tests, into .cache/tools/"
+	@echo "tools  - etcd, kube-apiserver, helm and promcheck for the tests, into .cache/tools/"
 	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "demo   - a local control plane, a few pods with two networks each"

@@ -63,10 +63,15 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Stop)
-	manifests := helm(t, "template", "meta-cni", chartDir(), "--namespace", "kube-system", "--include-crds",
+	// With the Prometheus Operator's own CRDs served, the ServiceMonitor and
+	// PrometheusRule are checked against its schema, strictly, like the rest.
+	if err := k.InstallPrometheusOperatorCRDs(); err != nil {
+		t.Fatal(err)
+	}
+	manifests := helm(t, append([]string{"template", "meta-cni", chartDir(), "--namespace", "kube-system", "--include-crds",
 		"--kube-version", "1.34.0", "--set", "config.clusterNetwork=cbr0",
 		"--set", "etcd.endpoints={https://10.10.20.152:2379}", "--set", "etcd.tls.ca=CA",
-		"--set", "etcd.tls.cert=CERT", "--set", "etcd.tls.key=KEY")
+		"--set", "etcd.tls.cert=CERT", "--set", "etcd.tls.key=KEY"}, allMonitoringOn()...)...)
 	if err := k.EnsureNamespace("kube-system"); err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +81,13 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 	}
 	byKind := map[string]*unstructured.Unstructured{}
 	for _, o := range objs {
+		if o.GetName() == "meta-cni-dashboard" {
+			continue // the other ConfigMap, checked by the dashboard tests
+		}
 		byKind[o.GetKind()] = o
 	}
-	for _, kind := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap", "Secret", "DaemonSet"} {
+	for _, kind := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap", "Secret", "DaemonSet",
+		"Service", "ServiceMonitor", "PrometheusRule"} {
 		if byKind[kind] == nil {
 			t.Errorf("the chart created no %s", kind)
 		}
@@ -86,6 +95,18 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+
+	t.Run("MetricsServiceIsHeadlessOnTheDaemonSetsMetricsPort", func(t *testing.T) {
+		var svc corev1.Service
+		var ds appsv1.DaemonSet
+		convert(t, byKind["Service"], &svc)
+		convert(t, byKind["DaemonSet"], &ds)
+		ports := ds.Spec.Template.Spec.Containers[0].Ports
+		if svc.Spec.ClusterIP != corev1.ClusterIPNone || len(svc.Spec.Ports) != 1 || len(ports) != 1 ||
+			ports[0].Name != "metrics" || svc.Spec.Ports[0].Port != ports[0].ContainerPort {
+			t.Errorf("as created, Service clusterIP %q ports %+v; DaemonSet ports %+v", svc.Spec.ClusterIP, svc.Spec.Ports, ports)
+		}
+	})
 
 	t.Run("ConfigMapHoldsAValidMetaCNIConf", func(t *testing.T) {
 		data, _, _ := unstructured.NestedString(byKind["ConfigMap"].Object, "data", "meta-cni.conflist")

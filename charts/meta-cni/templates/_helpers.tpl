@@ -26,3 +26,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-etcd" (include "meta-cni.fullname" .) -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "meta-cni.metricsName" -}}
+{{- printf "%s-metrics" (include "meta-cni.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}

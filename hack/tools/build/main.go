@@ -1,4 +1,4 @@
-// Command build builds the test tools (etcd, kube-apiserver, helm) into .cache/tools.
+// Command build builds the test tools (etcd, kube-apiserver, helm, promcheck) into .cache/tools.
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	for _, build := range []func() (string, error){testenv.EtcdBinary, testenv.KubeAPIServerBinary, testenv.HelmBinary} {
+	for _, build := range []func() (string, error){testenv.EtcdBinary, testenv.KubeAPIServerBinary, testenv.HelmBinary, testenv.PromcheckBinary} {
 		path, err := build()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
