@@ -56,6 +56,7 @@ fuzz:
 
 test: vet build tools
 	$(GO) test -count=1 -timeout 40m ./...
+	cd hack/tools/promcheck && $(GO) test -count=1 ./...
 	$(MAKE) fuzz
 
 bench: build tools
