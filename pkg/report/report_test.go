@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-func socketPath(t *testing.T) string {
+func socketPath(t testing.TB) string {
 	t.Helper()
 	// A socket path must fit in 108 bytes, which a test's temp dir may not.
 	dir, err := os.MkdirTemp("", "report-")
