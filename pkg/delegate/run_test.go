@@ -113,18 +113,28 @@ func checkDelegateError(t *testing.T, err error, op, network, ifName string, cau
 	}
 }
 
-func TestRunnerAddRunsDelegatesInOrderAndReturnsTheirResults(t *testing.T) {
+// addAll runs AddDelegate on every delegate of r, stopping at the first failure.
+func addAll(rn *Runner, r *Record) ([]types.Result, error) {
+	var out []types.Result
+	for i := range r.Delegates {
+		res, err := rn.AddDelegate(context.Background(), r, &r.Delegates[i])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func TestRunnerAddDelegateRunsItsListAndReturnsItsResult(t *testing.T) {
 	f := &fakeCNI{}
 	r := threeNetworks()
-	results, err := (&Runner{CNI: f}).Add(context.Background(), r)
+	results, err := addAll(&Runner{CNI: f}, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"ADD cluster/eth0", "ADD net-a/net1", "ADD net-b/net2"}; !reflect.DeepEqual(f.sequence(), want) {
 		t.Fatalf("calls = %v, want %v", f.sequence(), want)
-	}
-	if len(results) != 3 {
-		t.Fatalf("got %d results, want 3", len(results))
 	}
 	for i, res := range results {
 		if got := res.(*current.Result).Interfaces[0].Name; got != r.Delegates[i].IfName {
@@ -133,10 +143,10 @@ func TestRunnerAddRunsDelegatesInOrderAndReturnsTheirResults(t *testing.T) {
 	}
 }
 
-func TestRunnerAddPassesRuntimeConfOfRecordAndDelegate(t *testing.T) {
+func TestRunnerAddDelegatePassesRuntimeConfOfRecordAndDelegate(t *testing.T) {
 	f := &fakeCNI{}
 	r := threeNetworks()
-	if _, err := (&Runner{CNI: f}).Add(context.Background(), r); err != nil {
+	if _, err := addAll(&Runner{CNI: f}, r); err != nil {
 		t.Fatal(err)
 	}
 	for i, c := range f.calls {
@@ -153,56 +163,24 @@ func TestRunnerAddPassesRuntimeConfOfRecordAndDelegate(t *testing.T) {
 	}
 }
 
-func TestRunnerAddFailureRollsBackFailedAndEarlierDelegatesInReverse(t *testing.T) {
-	boom := errors.New("boom")
-	for _, tc := range []struct {
-		name    string
-		failIf  string
-		network string
-		want    []string
-	}{
-		{"first delegate fails", "eth0", "ns1/cluster",
-			[]string{"ADD cluster/eth0", "DEL cluster/eth0"}},
-		{"middle delegate fails", "net1", "ns1/net-a",
-			[]string{"ADD cluster/eth0", "ADD net-a/net1", "DEL net-a/net1", "DEL cluster/eth0"}},
-		{"last delegate fails", "net2", "ns1/net-b",
-			[]string{"ADD cluster/eth0", "ADD net-a/net1", "ADD net-b/net2", "DEL net-b/net2", "DEL net-a/net1", "DEL cluster/eth0"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeCNI{fail: map[string]error{"ADD " + tc.failIf: boom}}
-			results, err := (&Runner{CNI: f}).Add(context.Background(), threeNetworks())
-			if results != nil {
-				t.Fatalf("results = %v, want none after a failure", results)
-			}
-			checkDelegateError(t, err, "add", tc.network, tc.failIf, boom)
-			if !reflect.DeepEqual(f.sequence(), tc.want) {
-				t.Fatalf("calls = %v\nwant %v", f.sequence(), tc.want)
-			}
-		})
+func TestRunnerAddDelegateFailureNamesTheDelegateAndUndoesNothing(t *testing.T) {
+	boom := &types.Error{Code: 42, Msg: "boom"}
+	f := &fakeCNI{fail: map[string]error{"ADD net1": boom}}
+	_, err := addAll(&Runner{CNI: f}, threeNetworks())
+	checkDelegateError(t, err, "add", "ns1/net-a", "net1", boom)
+	if want := []string{"ADD cluster/eth0", "ADD net-a/net1"}; !reflect.DeepEqual(f.sequence(), want) {
+		t.Fatalf("calls = %v\nwant %v (undoing is the Attachment's job)", f.sequence(), want)
 	}
 }
 
-func TestRunnerAddRollbackGoesOnPastDeleteFailuresAndJoinsThem(t *testing.T) {
-	addErr, delErr := errors.New("add failed"), errors.New("del failed")
-	f := &fakeCNI{fail: map[string]error{"ADD net2": addErr, "DEL net1": delErr}}
-	_, err := (&Runner{CNI: f}).Add(context.Background(), threeNetworks())
-	checkDelegateError(t, err, "add", "ns1/net-b", "net2", addErr)
-	if !errors.Is(err, delErr) || !strings.Contains(err.Error(), "delete network ns1/net-a (net1): del failed") {
-		t.Fatalf("error %q does not carry the rollback failure", err)
-	}
-	if want := []string{"ADD cluster/eth0", "ADD net-a/net1", "ADD net-b/net2", "DEL net-b/net2", "DEL net-a/net1", "DEL cluster/eth0"}; !reflect.DeepEqual(f.sequence(), want) {
-		t.Fatalf("calls = %v\nwant %v", f.sequence(), want)
-	}
-}
-
-func TestRunnerAddOfUnparsableConfListFailsAndRollsBack(t *testing.T) {
+func TestRunnerAddDelegateOfUnparsableConfListFailsBeforeRunningIt(t *testing.T) {
 	f := &fakeCNI{}
 	r := threeNetworks()
 	r.Delegates[1].ConfList = json.RawMessage(`{"plugins":[{"type":"fake"}]}`) // no name
-	_, err := (&Runner{CNI: f}).Add(context.Background(), r)
+	_, err := (&Runner{CNI: f}).AddDelegate(context.Background(), r, &r.Delegates[1])
 	checkDelegateError(t, err, "parse", "ns1/net-a", "net1", nil)
-	if want := []string{"ADD cluster/eth0", "DEL cluster/eth0"}; !reflect.DeepEqual(f.sequence(), want) {
-		t.Fatalf("calls = %v\nwant %v", f.sequence(), want)
+	if len(f.calls) != 0 {
+		t.Fatalf("calls = %v, want none", f.sequence())
 	}
 }
 
