@@ -60,6 +60,10 @@ func (f *fixture) recordPath(sb *sandbox) string {
 	return filepath.Join(f.cacheDir, "attachments", sb.rt.ContainerID+".json")
 }
 
+func (f *fixture) cachedResultPath(network, ifName string, sb *sandbox) string {
+	return filepath.Join(f.cacheDir, "libcni", "results", network+"-"+sb.rt.ContainerID+"-"+ifName)
+}
+
 func requireFile(t *testing.T, path, what string) {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
@@ -103,4 +107,63 @@ func TestFailedAddWhoseRollbackFailsKeepsTheRecordForTheRuntimesDel(t *testing.T
 		t.Fatalf("DEL: %v", err)
 	}
 	f.assertClean(sb)
+}
+
+func TestChainWithAMissingBinaryIsReleasedPastItOnRollbackAndDel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	bin := f.chainedBinDir()
+	f.createChainedNAD()
+	f.metaExtra = map[string]any{"binDir": bin}
+	list := f.metaConfList("1.0.0")
+
+	t.Run("ADD", func(t *testing.T) {
+		sb := f.newPod("missing-add", map[string]string{"k8s.v1.cni.cncf.io/networks": "chained"})
+		f.setChainedPlugin(bin, false)
+		if _, err := f.node.Add(ctx, list, sb.rt); err == nil {
+			t.Fatal("ADD with a missing chained plugin succeeded")
+		}
+		// The rollback went on past chained-lo: macvlan's link and
+		// host-local's address are gone, and libcni cached nothing. Only
+		// the record stays, for chained-lo's DEL.
+		f.assertCleanExcept(sb, f.recordPath(sb))
+		requireFile(t, f.recordPath(sb), "attachment record")
+		if err := f.node.Del(ctx, list, sb.rt); err == nil || !strings.Contains(err.Error(), `"chained-lo"`) {
+			t.Fatalf("DEL with chained-lo still missing = %v, want its failure reported", err)
+		}
+		f.setChainedPlugin(bin, true)
+		if err := f.node.Del(ctx, list, sb.rt); err != nil {
+			t.Fatalf("DEL with chained-lo back: %v", err)
+		}
+		f.assertClean(sb)
+	})
+
+	t.Run("DEL", func(t *testing.T) {
+		f.setChainedPlugin(bin, true)
+		sb := f.newPod("missing-del", map[string]string{"k8s.v1.cni.cncf.io/networks": "chained"})
+		if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+			t.Fatalf("ADD: %v", err)
+		}
+		requireIn(t, addrs(t, sb.ns), "net1", "192.168.97.0/24")
+		f.setChainedPlugin(bin, false)
+		err := f.node.Del(ctx, list, sb.rt)
+		if err == nil {
+			t.Fatal("DEL with chained-lo missing succeeded")
+		}
+		for _, want := range []string{f.namespace + "/chained", "net1", `"chained-lo"`} {
+			if !strings.Contains(cniErr(t, err).Msg, want) {
+				t.Errorf("DEL error %q does not name %s", cniErr(t, err).Msg, want)
+			}
+		}
+		// Every other plugin released its part; the record and the chain's
+		// cached result (chained-lo's prevResult on the retry) stay.
+		f.assertCleanExcept(sb, f.recordPath(sb), f.cachedResultPath("chained", "net1", sb))
+		requireFile(t, f.recordPath(sb), "attachment record")
+		requireFile(t, f.cachedResultPath("chained", "net1", sb), "cached result of the chain")
+		f.setChainedPlugin(bin, true)
+		if err := f.node.Del(ctx, list, sb.rt); err != nil {
+			t.Fatalf("DEL with chained-lo back: %v", err)
+		}
+		f.assertClean(sb)
+	})
 }

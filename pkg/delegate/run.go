@@ -11,15 +11,6 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// CNI is the part of libcni the runner uses; tests may replace it.
-type CNI interface {
-	AddNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (types.Result, error)
-	CheckNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error
-	DelNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error
-	GCNetworkList(ctx context.Context, net *libcni.NetworkConfigList, args *libcni.GCArgs) error
-	GetStatusNetworkList(ctx context.Context, net *libcni.NetworkConfigList) error
-}
-
 // Runner runs delegates through libcni, with libcni's result cache under
 // the meta-cni cache directory.
 type Runner struct {
@@ -29,7 +20,7 @@ type Runner struct {
 // NewRunner finds plugins in binDirs, in that order, and caches results
 // under cacheDir.
 func NewRunner(binDirs []string, cacheDir string) *Runner {
-	return &Runner{CNI: libcni.NewCNIConfigWithCacheDir(binDirs, filepath.Join(cacheDir, "libcni"), nil)}
+	return &Runner{CNI: newLibCNI(binDirs, filepath.Join(cacheDir, "libcni"), nil)}
 }
 
 // Error is a delegate's failure, tagged with the network and interface.
@@ -80,14 +71,38 @@ func (rn *Runner) AddDelegate(ctx context.Context, r *Record, d *Delegate) (type
 	return res, nil
 }
 
-// DelDelegate deletes one delegate of r.
+// DelDelegate runs DEL of every plugin of d's list in reverse, as libcni's
+// DelNetworkList does, but goes on past a plugin that fails (a missing
+// binary, say), so the plugins before it still release their link and
+// address. The cached result stays until every plugin succeeded, so a
+// retry still hands them prevResult.
 func (rn *Runner) DelDelegate(ctx context.Context, r *Record, d *Delegate) error {
 	list, err := d.confList()
-	if err == nil {
-		err = rn.CNI.DelNetworkList(ctx, list, runtimeConf(r, d))
-	}
 	if err != nil {
 		return &Error{Network: d.Network, IfName: d.IfName, Op: "delete", Err: err}
+	}
+	rt := runtimeConf(r, d)
+	var prev types.Result
+	// The spec gives DEL a prevResult from 0.4.0 on; an unreadable cache
+	// means none, as in libcni.
+	if ok, _ := version.GreaterThanOrEqualTo(list.CNIVersion, "0.4.0"); ok {
+		if prev, err = rn.CNI.GetNetworkListCachedResult(list, rt); err != nil {
+			prev = nil
+		}
+	}
+	var errs []error
+	for i := len(list.Plugins) - 1; i >= 0; i-- {
+		if err := rn.CNI.DelPlugin(ctx, list, i, prev, rt); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		if err := rn.CNI.ForgetResult(list, rt); err != nil {
+			errs = append(errs, fmt.Errorf("remove cached result: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return &Error{Network: d.Network, IfName: d.IfName, Op: "delete", Err: errors.Join(errs...)}
 	}
 	return nil
 }

@@ -19,8 +19,10 @@ type call struct {
 	op      string // ADD, DEL, CHECK, STATUS, GC
 	network string // the conflist name
 	ifName  string
+	plugin  string // the plugin type, for DEL
 	rt      *libcni.RuntimeConf
 	gc      *libcni.GCArgs
+	prev    types.Result // prevResult, for DEL
 }
 
 func (c call) String() string { return c.op + " " + c.network + "/" + c.ifName }
@@ -30,6 +32,9 @@ func (c call) String() string { return c.op + " " + c.network + "/" + c.ifName }
 type fakeCNI struct {
 	calls []call
 	fail  map[string]error
+	// cached results by "network/ifName", and the ones ForgetResult removed.
+	cached    map[string]types.Result
+	forgotten []string
 }
 
 func (f *fakeCNI) record(c call, key string) error {
@@ -48,8 +53,26 @@ func (f *fakeCNI) CheckNetworkList(_ context.Context, list *libcni.NetworkConfig
 	return f.record(call{op: "CHECK", network: list.Name, ifName: rt.IfName, rt: rt}, "CHECK "+rt.IfName)
 }
 
-func (f *fakeCNI) DelNetworkList(_ context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
-	return f.record(call{op: "DEL", network: list.Name, ifName: rt.IfName, rt: rt}, "DEL "+rt.IfName)
+// DelPlugin records one plugin's DEL; a list's first plugin is keyed like
+// a one-plugin list ("DEL ifName"), later ones as "DEL ifName type".
+func (f *fakeCNI) DelPlugin(_ context.Context, list *libcni.NetworkConfigList, i int, prev types.Result, rt *libcni.RuntimeConf) error {
+	key := "DEL " + rt.IfName
+	if i > 0 {
+		key += " " + list.Plugins[i].Network.Type
+	}
+	return f.record(call{op: "DEL", network: list.Name, ifName: rt.IfName, plugin: list.Plugins[i].Network.Type, rt: rt, prev: prev}, key)
+}
+
+func (f *fakeCNI) GetNetworkListCachedResult(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (types.Result, error) {
+	if r, ok := f.cached[list.Name+"/"+rt.IfName]; ok {
+		return r, nil
+	}
+	return nil, nil
+}
+
+func (f *fakeCNI) ForgetResult(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
+	f.forgotten = append(f.forgotten, list.Name+"/"+rt.IfName)
+	return nil
 }
 
 func (f *fakeCNI) GCNetworkList(_ context.Context, list *libcni.NetworkConfigList, args *libcni.GCArgs) error {
@@ -212,6 +235,59 @@ func TestRunnerDelSucceedsWhenEveryDelegateDoes(t *testing.T) {
 	}
 	if len(f.calls) != 3 {
 		t.Fatalf("calls = %v, want 3 DELs", f.sequence())
+	}
+}
+
+// chain is a delegate whose list runs the plugin types in order.
+func chain(name, ifName, cniVersion string, pluginTypes ...string) Delegate {
+	var plugins []string
+	for _, pt := range pluginTypes {
+		plugins = append(plugins, fmt.Sprintf(`{"type":%q}`, pt))
+	}
+	return Delegate{
+		Network: "ns1/" + name, Name: name, IfName: ifName,
+		ConfList: json.RawMessage(fmt.Sprintf(`{"cniVersion":%q,"name":%q,"plugins":[%s]}`, cniVersion, name, strings.Join(plugins, ","))),
+	}
+}
+
+func TestRunnerDelDelegateGoesOnPastAFailingPluginAndKeepsTheCachedResult(t *testing.T) {
+	missing := errors.New(`failed to find plugin "gone" in path [/opt/cni/bin]`)
+	f := &fakeCNI{fail: map[string]error{"DEL net1 gone": missing}}
+	r := threeNetworks()
+	d := chain("net-a", "net1", "1.0.0", "macvlan", "gone", "tuning")
+	err := (&Runner{CNI: f}).DelDelegate(context.Background(), r, &d)
+	checkDelegateError(t, err, "delete", "ns1/net-a", "net1", missing)
+	var got []string
+	for _, c := range f.calls {
+		got = append(got, c.plugin)
+	}
+	if want := []string{"tuning", "gone", "macvlan"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("DEL ran plugins %v, want %v: every plugin, in reverse, past the failure", got, want)
+	}
+	if len(f.forgotten) != 0 {
+		t.Fatalf("cached result removed (%v) although a plugin's DEL failed", f.forgotten)
+	}
+}
+
+func TestRunnerDelDelegateGivesEveryPluginTheCachedResultFrom040On(t *testing.T) {
+	for _, v := range []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(v, func(t *testing.T) {
+			cached := &current.Result{CNIVersion: v, Interfaces: []*current.Interface{{Name: "net1"}}}
+			f := &fakeCNI{cached: map[string]types.Result{"net-a/net1": cached}}
+			d := chain("net-a", "net1", v, "macvlan", "tuning")
+			if err := (&Runner{CNI: f}).DelDelegate(context.Background(), threeNetworks(), &d); err != nil {
+				t.Fatal(err)
+			}
+			wantPrev := v != "0.3.1"
+			for _, c := range f.calls {
+				if got := c.prev != nil; got != wantPrev {
+					t.Errorf("DEL of %s got prevResult %v, want one: %v", c.plugin, c.prev, wantPrev)
+				}
+			}
+			if want := []string{"net-a/net1"}; !reflect.DeepEqual(f.forgotten, want) {
+				t.Fatalf("forgotten = %v, want %v once every plugin succeeded", f.forgotten, want)
+			}
+		})
 	}
 }
 
