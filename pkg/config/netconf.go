@@ -47,7 +47,9 @@ type NetConf struct {
 	DefaultNetworks []string `json:"defaultNetworks,omitempty"`
 	// NetworkNamespace holds the NADs named by ClusterNetwork and
 	// DefaultNetworks; Multus calls it multusNamespace.
-	NetworkNamespace   string   `json:"multusNamespace,omitempty"`
+	NetworkNamespace string `json:"multusNamespace,omitempty"`
+	// SystemNamespaces' pods skip DefaultNetworks; their own annotations
+	// still count, as in Multus.
 	SystemNamespaces   []string `json:"systemNamespaces,omitempty"`
 	NamespaceIsolation bool     `json:"namespaceIsolation,omitempty"`
 	GlobalNamespaces   []string `json:"-"`

@@ -82,7 +82,7 @@ func (r *resolver) resolveWith(ctx context.Context, cluster *source, ifName stri
 	cluster.ifName = ifName
 	cluster.cluster = true
 	sources := []*source{cluster}
-	if r.pod != nil && !r.systemNamespace() {
+	if r.pod != nil {
 		extra, err := r.extraSources(ctx)
 		if err != nil {
 			return nil, err
@@ -129,9 +129,9 @@ func (r *resolver) systemNamespace() bool {
 }
 
 // overrideSource is the pod's default-network override, or nil when it has
-// none (or is in a system namespace, where annotations do not count).
+// none. A pod in a system namespace may override too, as in Multus.
 func (r *resolver) overrideSource(ctx context.Context) (*source, error) {
-	if r.pod == nil || r.systemNamespace() {
+	if r.pod == nil {
 		return nil, nil
 	}
 	v, ok := r.pod.Annotations[annotations.DefaultNetworkKey]
@@ -171,15 +171,19 @@ func (r *resolver) clusterFromFile() bool {
 }
 
 // extraSources are defaultNetworks then the networks annotation, named
-// net1..netN by position unless the selection names its interface.
+// net1..netN by position unless the selection names its interface. A pod
+// in a system namespace skips defaultNetworks only, as in Multus: its own
+// annotation still counts.
 func (r *resolver) extraSources(ctx context.Context) ([]*source, error) {
 	var out []*source
-	for _, ref := range r.conf.DefaultNetworks {
-		s, err := r.namedSource(ctx, ref)
-		if err != nil {
-			return nil, err
+	if !r.systemNamespace() {
+		for _, ref := range r.conf.DefaultNetworks {
+			s, err := r.namedSource(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
 		}
-		out = append(out, s)
 	}
 	selections, err := annotations.ParseNetworks(r.pod.Annotations[annotations.NetworksKey], r.pod.Namespace)
 	if err != nil {

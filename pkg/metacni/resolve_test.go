@@ -176,26 +176,40 @@ func TestResolveInjectsNetConfCNIVersionIntoNADWithoutOne(t *testing.T) {
 	}
 }
 
-func TestResolveSystemNamespacesGetOnlyTheClusterNetwork(t *testing.T) {
+// Multus v4.2.3 skips only defaultNetworks for a pod in systemNamespaces
+// (k8sclient.GetDefaultNetworks); the pod's own networks and
+// default-network annotations count (TryLoadPodDelegates,
+// tryLoadK8sPodDefaultNetwork).
+func TestResolveSystemNamespacesSkipOnlyDefaultNetworks(t *testing.T) {
 	for _, tc := range []struct {
 		name, netconf, podNS string
+		annotations          map[string]string
+		want                 []brief
 	}{
-		{"kube-system by default", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system"},
-		{"configured systemNamespaces", `"clusterNetwork":"cluster","defaultNetworks":["side"],"systemNamespaces":["infra"]`, "infra"},
+		{"kube-system by default", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system",
+			map[string]string{annotations.NetworksKey: "kube-system/sys-net"},
+			[]brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}, {"kube-system/sys-net", "sys-net", "net1"}}},
+		{"configured systemNamespaces", `"clusterNetwork":"cluster","defaultNetworks":["side"],"systemNamespaces":["infra"]`, "infra",
+			map[string]string{annotations.NetworksKey: "kube-system/sys-net"},
+			[]brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}, {"kube-system/sys-net", "sys-net", "net1"}}},
+		{"default-network override", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system",
+			map[string]string{annotations.NetworksKey: "sys-net@data", annotations.DefaultNetworkKey: "nets/cluster-alt"},
+			[]brief{{"nets/cluster-alt", "cluster-alt", "eth0"}, {"kube-system/sys-net", "sys-net", "data"}}},
+		{"no annotations", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system", nil,
+			[]brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ds, api, err := fixture{netconf: tc.netconf, podNS: tc.podNS, annotations: map[string]string{
-				annotations.NetworksKey:       "kube-system/sys-net",
-				annotations.DefaultNetworkKey: "nets/cluster-alt",
-			}}.resolve(t)
+			ds, api, err := fixture{netconf: tc.netconf, podNS: tc.podNS, annotations: tc.annotations}.resolve(t)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := briefs(ds, api.confDir); !reflect.DeepEqual(got, []brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}}) {
-				t.Fatalf("delegates = %+v, want only the cluster network", got)
+			if got := briefs(ds, api.confDir); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("delegates = %+v\nwant %+v", got, tc.want)
 			}
-			if len(api.gets) != 0 {
-				t.Fatalf("read NADs %v for a pod in a system namespace", api.gets)
+			for _, get := range api.gets {
+				if get == "kube-system/side" {
+					t.Fatalf("read defaultNetworks' NAD %s for a pod in a system namespace", get)
+				}
 			}
 		})
 	}
