@@ -63,6 +63,11 @@ type NetConf struct {
 	ReadinessIndicatorFile string        `json:"readinessIndicatorFile,omitempty"`
 	ReadinessTimeout       time.Duration `json:"-"`
 	APITimeout             time.Duration `json:"-"`
+
+	// RuntimeConfig is what the runtime gave meta-cni for the capabilities
+	// its conf declares (portMappings, bandwidth, ...); every delegate gets
+	// it, as in Multus, and libcni hands each plugin the keys it declares.
+	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
 }
 
 // FieldError names the field of the NetConf that is wrong.

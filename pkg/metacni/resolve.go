@@ -109,7 +109,9 @@ func (r *resolver) build(sources []*source) ([]delegate.Delegate, error) {
 				return nil, &NetworkError{Network: s.network, Field: "default-route", Reason: "only one network of a pod may set default-route"}
 			}
 		}
-		d, err := delegate.Build(s.network, s.defaultName, s.ifName, s.config, r.conf.CNIVersion, s.req)
+		req := s.req
+		req.RuntimeConfig = r.conf.RuntimeConfig
+		d, err := delegate.Build(s.network, s.defaultName, s.ifName, s.config, r.conf.CNIVersion, req)
 		if err != nil {
 			return nil, err
 		}

@@ -165,6 +165,31 @@ func TestResolvePassesSelectionRequestsToDelegates(t *testing.T) {
 	}
 }
 
+func TestResolveGivesTheRuntimesRuntimeConfigToEveryDelegate(t *testing.T) {
+	runtime := `"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"mac":"02:00:00:00:00:aa"}`
+	ds, _ := mustResolve(t, fixture{netconf: `"clusterNetwork":"cluster",` + runtime, podNS: "team-a",
+		annotations: map[string]string{annotations.NetworksKey: `[{"name":"net-a","mac":"02:00:00:00:00:05"},{"name":"net-b"}]`}})
+	ports := `"portMappings":[{"containerPort":80,"hostPort":8080,"protocol":"tcp"}]`
+	for i, want := range []string{
+		`{"mac":"02:00:00:00:00:aa",` + ports + `}`,
+		`{"mac":"02:00:00:00:00:05",` + ports + `}`,
+		`{"mac":"02:00:00:00:00:aa",` + ports + `}`,
+	} {
+		got, err := json.Marshal(ds[i].CapabilityArgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s capability args = %s\nwant %s", ds[i].IfName, got, want)
+		}
+	}
+	// A caller that is not Kubernetes gets its runtimeConfig to the cluster network too.
+	ds, _, err := fixture{netconf: `"clusterNetwork":"cluster",` + runtime, noAPI: true}.resolve(t)
+	if err != nil || len(ds) != 1 || ds[0].CapabilityArgs["mac"] != "02:00:00:00:00:aa" {
+		t.Fatalf("resolve without a pod = %+v, %v; want the runtime's runtimeConfig on the cluster network", ds, err)
+	}
+}
+
 func TestResolveInjectsNetConfCNIVersionIntoNADWithoutOne(t *testing.T) {
 	ds, _ := mustResolve(t, fixture{netconf: `"clusterNetwork":"cluster"`, podNS: "team-a",
 		annotations: map[string]string{annotations.NetworksKey: "noversion"}})
