@@ -40,8 +40,9 @@ type NetConf struct {
 	// ClusterNetwork is a NAD name ([ns/]name), a conf name in ConfDir, or
 	// an absolute file path; it is attached as eth0.
 	ClusterNetwork string `json:"clusterNetwork,omitempty"`
-	// Delegates is Multus's inline form of the cluster network; only the
-	// first entry is used, and only when ClusterNetwork is empty.
+	// Delegates is Multus's inline form, used only when ClusterNetwork is
+	// empty: the first entry is the cluster network, and every other entry
+	// is attached to every container too.
 	Delegates []json.RawMessage `json:"delegates,omitempty"`
 	// DefaultNetworks are attached to every pod outside SystemNamespaces.
 	DefaultNetworks []string `json:"defaultNetworks,omitempty"`

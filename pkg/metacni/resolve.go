@@ -2,11 +2,9 @@ package metacni
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -81,15 +79,34 @@ func (r *resolver) resolve(ctx context.Context, ifName string) ([]delegate.Deleg
 func (r *resolver) resolveWith(ctx context.Context, cluster *source, ifName string) ([]delegate.Delegate, error) {
 	cluster.ifName = ifName
 	cluster.cluster = true
-	sources := []*source{cluster}
+	extra := r.inlineSources()
 	if r.pod != nil {
-		extra, err := r.extraSources(ctx)
+		more, err := r.podSources(ctx)
 		if err != nil {
 			return nil, err
 		}
-		sources = append(sources, extra...)
+		extra = append(extra, more...)
 	}
-	return r.build(sources)
+	// Unnamed interfaces are net1..netN by position, as in Multus.
+	for i, s := range extra {
+		if s.ifName == "" {
+			s.ifName = fmt.Sprintf("net%d", i+1)
+		}
+	}
+	return r.build(append([]*source{cluster}, extra...))
+}
+
+// inlineSources are the entries of Multus's inline delegates after the
+// first, which every container gets, as in Multus.
+func (r *resolver) inlineSources() []*source {
+	if r.conf.ClusterNetwork != "" || len(r.conf.Delegates) < 2 {
+		return nil
+	}
+	var out []*source
+	for i, config := range r.conf.Delegates[1:] {
+		out = append(out, &source{network: fmt.Sprintf("delegates[%d]", i+1), defaultName: fmt.Sprintf("delegate-%d", i+1), config: config})
+	}
+	return out
 }
 
 // build turns sources into delegates, rejecting interface clashes and a
@@ -172,13 +189,13 @@ func (r *resolver) clusterFromFile() bool {
 	return ok
 }
 
-// extraSources are defaultNetworks then the networks annotation, named
-// net1..netN by position unless the selection names its interface. A pod
-// in a system namespace skips defaultNetworks only, as in Multus: its own
-// annotation still counts.
-func (r *resolver) extraSources(ctx context.Context) ([]*source, error) {
+// podSources are defaultNetworks then the networks annotation. A pod in a
+// system namespace skips defaultNetworks only, as in Multus: its own
+// annotation still counts. Multus reads defaultNetworks only along with
+// clusterNetwork, so the inline form skips them too.
+func (r *resolver) podSources(ctx context.Context) ([]*source, error) {
 	var out []*source
-	if !r.systemNamespace() {
+	if !r.systemNamespace() && r.conf.ClusterNetwork != "" {
 		for _, ref := range r.conf.DefaultNetworks {
 			s, err := r.namedSource(ctx, ref)
 			if err != nil {
@@ -211,11 +228,6 @@ func (r *resolver) extraSources(ctx context.Context) ([]*source, error) {
 			s.req.Bandwidth = sel.Bandwidth
 		}
 		out = append(out, s)
-	}
-	for i, s := range out {
-		if s.ifName == "" {
-			s.ifName = fmt.Sprintf("net%d", i+1)
-		}
 	}
 	return out, nil
 }
@@ -261,6 +273,9 @@ func (r *resolver) checkIsolation(ns, name, annotation string) error {
 // namespace.
 func (r *resolver) namedSource(ctx context.Context, ref string) (*source, error) {
 	if filepath.IsAbs(ref) {
+		if info, err := os.Stat(ref); err == nil && info.IsDir() {
+			return dirSource(ref)
+		}
 		data, err := os.ReadFile(ref)
 		if err != nil {
 			return nil, &NetworkError{Network: "file:" + ref, Reason: "cannot read the network config file", Err: err}
@@ -304,63 +319,4 @@ func (r *resolver) sourceFromNAD(network string, nad *nadv1.NetworkAttachmentDef
 		return &source{network: network, defaultName: nad.Name, config: f.data}, nil
 	}
 	return nil, &NetworkError{Network: network, Field: "spec.config", Reason: fmt.Sprintf("is empty and confDir %s has no conf named %q", r.conf.ConfDir, nad.Name)}
-}
-
-// confDir indexes the network configs in a directory by their name. It
-// reads the directory once, and only when a lookup needs it.
-type confDir struct {
-	dir   string
-	once  sync.Once
-	files map[string]confFile
-}
-
-type confFile struct {
-	path string
-	data []byte
-}
-
-func (c *confDir) lookup(name string) (confFile, bool) {
-	c.once.Do(c.load)
-	f, ok := c.files[name]
-	return f, ok
-}
-
-func (c *confDir) load() {
-	c.files = map[string]confFile{}
-	entries, err := os.ReadDir(c.dir)
-	if err != nil {
-		return
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		switch filepath.Ext(e.Name()) {
-		case ".conf", ".conflist", ".json":
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		path := filepath.Join(c.dir, n)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		var head struct {
-			Name    string `json:"name"`
-			Type    string `json:"type"`
-			Plugins []struct {
-				Type string `json:"type"`
-			} `json:"plugins"`
-		}
-		if json.Unmarshal(data, &head) != nil || head.Name == "" {
-			continue
-		}
-		// meta-cni's own conf lives in the same directory; never delegate to it.
-		if head.Type == "meta-cni" || (len(head.Plugins) > 0 && head.Plugins[0].Type == "meta-cni") {
-			continue
-		}
-		if _, dup := c.files[head.Name]; !dup {
-			c.files[head.Name] = confFile{path: path, data: data}
-		}
-	}
 }

@@ -17,11 +17,26 @@ func TestResolveClusterNetworkSources(t *testing.T) {
 	if err := os.WriteFile(abs, []byte(`{"cniVersion":"1.0.0","type":"bridge"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Multus (k8sclient.getNetDelegate) takes a directory's first conf.
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"00-meta-cni.conflist": `{"cniVersion":"1.0.0","name":"meta","plugins":[{"type":"meta-cni"}]}`,
+		"05-b.conf":            `{"cniVersion":"1.0.0","name":"first-in-dir","type":"bridge"}`,
+		"10-a.conflist":        `{"cniVersion":"1.0.0","name":"second-in-dir","plugins":[{"type":"ptp"}]}`,
+		"01-notes.txt":         `not a conf`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		fx   fixture
 		want brief
 	}{
+		{"absolute directory: its first conf in name order, skipping meta-cni's own",
+			fixture{netconf: `"clusterNetwork":` + quote(dir), podNS: "default"},
+			brief{"file:" + filepath.Join(dir, "05-b.conf"), "first-in-dir", "eth0"}},
 		{"conf in confDir by name, skipping meta-cni's own conf of that name",
 			fixture{netconf: `"clusterNetwork":"cluster"`, podNS: "default"},
 			brief{"file:@/10-cluster.conflist", "cluster", "eth0"}},
@@ -40,8 +55,8 @@ func TestResolveClusterNetworkSources(t *testing.T) {
 		{"bare name with multusNamespace set",
 			fixture{netconf: `"clusterNetwork":"cluster-alt","multusNamespace":"nets"`, podNS: "default"},
 			brief{"nets/cluster-alt", "cluster-alt", "eth0"}},
-		{"inline delegates, first entry only",
-			fixture{netconf: `"delegates":[{"cniVersion":"1.0.0","name":"inline","type":"flannel"},{"name":"ignored","type":"x"}]`, noAPI: true},
+		{"inline delegate",
+			fixture{netconf: `"delegates":[{"cniVersion":"1.0.0","name":"inline","type":"flannel"}]`, noAPI: true},
 			brief{"delegates[0]", "inline", "eth0"}},
 		{"inline delegate without name is called cluster",
 			fixture{netconf: `"delegates":[{"type":"flannel"}]`, noAPI: true},
@@ -54,6 +69,44 @@ func TestResolveClusterNetworkSources(t *testing.T) {
 			ds, dir := mustResolve(t, tc.fx)
 			if got := briefs(ds, dir); !reflect.DeepEqual(got, []brief{tc.want}) {
 				t.Fatalf("delegates = %+v, want %+v", got, []brief{tc.want})
+			}
+		})
+	}
+}
+
+// In Multus's inline form every entry of delegates is attached, in order,
+// to every pod (types.LoadNetConf, multus.CmdAdd): the first on eth0, the
+// others on net1..; the pod's networks follow, and defaultNetworks, which
+// Multus reads only with clusterNetwork, do not apply.
+func TestResolveInlineDelegatesAreAllAttachedBeforeThePodsNetworks(t *testing.T) {
+	inline := `"delegates":[{"cniVersion":"1.0.0","name":"flannel","type":"flannel"},` +
+		`{"cniVersion":"1.0.0","name":"inline-b","type":"macvlan"},{"cniVersion":"1.0.0","type":"ipvlan"}],"defaultNetworks":["side"]`
+	base := []brief{{"delegates[0]", "flannel", "eth0"}, {"delegates[1]", "inline-b", "net1"}, {"delegates[2]", "delegate-2", "net2"}}
+	for _, tc := range []struct {
+		name string
+		fx   fixture
+		want []brief
+	}{
+		{"pod with a network", fixture{netconf: inline, podNS: "team-a", annotations: map[string]string{annotations.NetworksKey: "net-a"}},
+			append(base, brief{"team-a/net-a", "net-a", "net3"})},
+		{"pod in a system namespace", fixture{netconf: inline, podNS: "kube-system"}, base},
+		{"caller that is not Kubernetes", fixture{netconf: inline, noAPI: true}, base},
+		{"default-network replaces only the first", fixture{netconf: inline, podNS: "nets",
+			annotations: map[string]string{annotations.DefaultNetworkKey: "cluster-alt"}},
+			append([]brief{{"nets/cluster-alt", "cluster-alt", "eth0"}}, base[1:]...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds, api, err := tc.fx.resolve(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := briefs(ds, ""); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("delegates = %+v\nwant %+v", got, tc.want)
+			}
+			for _, get := range api.gets {
+				if get == "kube-system/side" {
+					t.Fatal("defaultNetworks read although clusterNetwork is empty")
+				}
 			}
 		})
 	}
