@@ -54,3 +54,30 @@ func TestClusterNetworkAsADirectoryOrInlineDelegates(t *testing.T) {
 		})
 	}
 }
+
+// A bare clusterNetwork name is a NAD in multusNamespace first and a conf
+// in confDir only when there is no such NAD, as in Multus
+// (k8sclient.getNetDelegate). meta-cni starts the conf's network before
+// it can know, and must undo it when the NAD wins.
+func TestNADShadowsAConfOfTheSameNameAsInMultus(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	netns := f.namespace + "-multus"
+	f.createNAD(netns, "cbr0", `{"cniVersion": "1.0.0", "name": "cbr0-nad",
+  "plugins": [{"type": "bridge", "bridge": "cni4", "isGateway": true,
+    "ipam": {"type": "host-local", "subnet": "10.247.1.0/24", "dataDir": "`+f.ipamDir+`"}}]}`)
+	f.keepLinks = append(f.keepLinks, "cni4")
+	f.metaExtra = map[string]any{"multusNamespace": netns}
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("shadowed", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	got := addrs(t, sb.ns)
+	requireIn(t, got, "eth0", "10.247.1.0/24")
+	requireIn(t, got, "net1", "192.168.91.0/24")
+	if err := f.node.Del(ctx, list, sb.rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	f.assertClean(sb)
+}

@@ -148,8 +148,10 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (_ types.Result, err 
 }
 
 // resolvePod GETs the pod and resolves all its delegates. overridden says
-// the pod replaced the cluster network with default-network.
+// the cluster network is not clusterSrc: the pod replaced it with
+// default-network, or a NAD of its conf's name turned out to exist.
 func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver, clusterSrc *source) ([]delegate.Delegate, bool, error) {
+	shadow := res.shadowingNAD(ctx, clusterSrc)
 	if res.api != nil {
 		pod, err := res.api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name, inv.pod.UID)
 		if err != nil {
@@ -160,12 +162,15 @@ func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver,
 	override, err := res.overrideSource(ctx)
 	if err == nil {
 		cluster := clusterSrc
+		if nad := shadow(); nad != nil {
+			cluster = nad
+		}
 		if override != nil {
 			cluster = override
 		}
 		var delegates []delegate.Delegate
 		if delegates, err = res.resolveWith(ctx, cluster, inv.args.IfName); err == nil {
-			return delegates, override != nil, nil
+			return delegates, cluster != clusterSrc, nil
 		}
 	}
 	p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkResolutionFailed", err.Error())

@@ -50,6 +50,9 @@ type source struct {
 	ifName      string
 	req         delegate.Request
 	cluster     bool
+	// unverified is the bare name of a conf found in confDir while there
+	// was no API to ask whether a NAD of that name, which would win, exists.
+	unverified string
 }
 
 // resolver turns a NetConf and a pod into the pod's delegates.
@@ -283,9 +286,18 @@ func (r *resolver) namedSource(ctx context.Context, ref string) (*source, error)
 		return &source{network: "file:" + ref, defaultName: strings.TrimSuffix(filepath.Base(ref), filepath.Ext(ref)), config: data}, nil
 	}
 	if !strings.Contains(ref, "/") {
-		if f, ok := r.confs.lookup(ref); ok {
+		// Multus (k8sclient.getNetDelegate) asks for a NAD in
+		// multusNamespace first and takes the conf of that name in confDir
+		// when the NAD cannot be had, for whatever reason.
+		f, isConf := r.confs.lookup(ref)
+		if r.api == nil && isConf {
+			return &source{network: "file:" + f.path, defaultName: ref, config: f.data, unverified: ref}, nil
+		}
+		s, err := r.nadSource(ctx, r.conf.NetworkNamespace, ref)
+		if err != nil && isConf {
 			return &source{network: "file:" + f.path, defaultName: ref, config: f.data}, nil
 		}
+		return s, err
 	}
 	ns, name := r.conf.NetworkNamespace, ref
 	if i := strings.Index(ref, "/"); i >= 0 {
@@ -319,4 +331,23 @@ func (r *resolver) sourceFromNAD(network string, nad *nadv1.NetworkAttachmentDef
 		return &source{network: network, defaultName: nad.Name, config: f.data}, nil
 	}
 	return nil, &NetworkError{Network: network, Field: "spec.config", Reason: fmt.Sprintf("is empty and confDir %s has no conf named %q", r.conf.ConfDir, nad.Name)}
+}
+
+// shadowingNAD GETs, in the background, the NAD that would win over a
+// cluster network taken from confDir before the API was at hand; the
+// function it returns gives that NAD's source, or nil when there is none
+// or it cannot be read (then the conf stands, as in Multus).
+func (r *resolver) shadowingNAD(ctx context.Context, cluster *source) func() *source {
+	if r.api == nil || cluster.unverified == "" {
+		return func() *source { return nil }
+	}
+	found := make(chan *source, 1)
+	go func() {
+		s, err := r.nadSource(ctx, r.conf.NetworkNamespace, cluster.unverified)
+		if err != nil {
+			s = nil
+		}
+		found <- s
+	}()
+	return func() *source { return <-found }
 }

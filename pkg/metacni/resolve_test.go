@@ -2,12 +2,15 @@ package metacni
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/meta-cni/meta-cni/pkg/annotations"
 )
@@ -107,6 +110,39 @@ func TestResolveInlineDelegatesAreAllAttachedBeforeThePodsNetworks(t *testing.T)
 				if get == "kube-system/side" {
 					t.Fatal("defaultNetworks read although clusterNetwork is empty")
 				}
+			}
+		})
+	}
+}
+
+// Multus (k8sclient.getNetDelegate) looks a bare name up as a NAD in
+// multusNamespace first, and falls back to the conf of that name in
+// confDir when the NAD cannot be had, whatever the reason.
+func TestResolveNameOfBothANADAndAConfIsTheNAD(t *testing.T) {
+	nads := standardNADs()
+	nads["kube-system/cluster"] = `{"cniVersion":"1.0.0","name":"cluster-nad","type":"bridge"}`
+	for _, tc := range []struct {
+		name   string
+		noAPI  bool
+		apiErr error
+		want   brief
+	}{
+		{"the NAD wins", false, nil, brief{"kube-system/cluster", "cluster-nad", "eth0"}},
+		{"the conf when the NAD cannot be read", false, apierrors.NewInternalError(errors.New("etcd down")), brief{"file:@/10-cluster.conflist", "cluster", "eth0"}},
+		{"the conf without an API", true, nil, brief{"file:@/10-cluster.conflist", "cluster", "eth0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := fixture{netconf: `"clusterNetwork":"cluster"`, nads: nads, noAPI: tc.noAPI}
+			if !tc.noAPI {
+				fx.podNS = "default"
+			}
+			fx.apiErrs = map[string]error{"kube-system/cluster": tc.apiErr}
+			ds, api, err := fx.resolve(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := briefs(ds, api.confDir); !reflect.DeepEqual(got, []brief{tc.want}) {
+				t.Fatalf("delegates = %+v, want %+v", got, []brief{tc.want})
 			}
 		})
 	}
