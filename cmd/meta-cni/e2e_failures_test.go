@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -183,10 +184,11 @@ func TestUnknownPodOrReplacedPodIsUnknownContainer(t *testing.T) {
 func TestFailingClusterNetworkLeavesNothingAndNamesIt(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	// The cluster network's bridge runs, then its IPAM cannot: the bridge's
-	// half-done work must be undone too.
+	// The cluster network's bridge runs, then its IPAM finds its one
+	// address taken: the bridge's half-done work must be undone too.
 	f.node.WriteFile(t, "net.d/20-broken.conflist", []byte(`{"cniVersion": "1.0.0", "name": "broken-cluster",
-  "plugins": [{"type": "bridge", "bridge": "cni1", "ipam": {"type": "host-local", "subnet": "not-a-subnet"}}]}`))
+  "plugins": [{"type": "bridge", "bridge": "cni1", "ipam": {"type": "host-local", "subnet": "10.99.0.0/30", "dataDir": "`+f.ipamDir+`"}}]}`))
+	taken := f.node.WriteFile(t, "ipam/broken-cluster/10.99.0.2", []byte("someone-else\r\neth0"))
 	f.metaExtra = map[string]any{"clusterNetwork": "broken-cluster"}
 	list := f.metaConfList("1.0.0")
 	sb := f.newPod("nocluster", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
@@ -201,5 +203,35 @@ func TestFailingClusterNetworkLeavesNothingAndNamesIt(t *testing.T) {
 		}
 	}
 	f.keepLinks = append(f.keepLinks, "cni1")
+	if err := os.Remove(taken); err != nil {
+		t.Fatal(err)
+	}
 	f.assertClean(sb)
+}
+
+// A delegate whose DEL can never succeed (host-local rejects its own config
+// on DEL too) makes the rollback fail: the record stays, and every DEL says
+// why instead of pretending the container is gone.
+func TestClusterNetworkThatCannotBeDeletedKeepsItsRecord(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.node.WriteFile(t, "net.d/20-broken.conflist", []byte(`{"cniVersion": "1.0.0", "name": "broken-cluster",
+  "plugins": [{"type": "bridge", "bridge": "cni1", "ipam": {"type": "host-local", "subnet": "not-a-subnet"}}]}`))
+	f.metaExtra = map[string]any{"clusterNetwork": "broken-cluster"}
+	list := f.metaConfList("1.0.0")
+	sb := f.newPod("undeletable", map[string]string{"k8s.v1.cni.cncf.io/networks": "macvlan-a"})
+	_, err := f.node.Add(ctx, list, sb.rt)
+	if err == nil {
+		t.Fatal("ADD with a broken cluster network succeeded")
+	}
+	if msg := cniErr(t, err).Msg; !strings.Contains(msg, "roll back: delete network file:") || !strings.Contains(msg, "not-a-subnet") {
+		t.Errorf("ADD error %q does not report the failed rollback", msg)
+	}
+	f.keepLinks = append(f.keepLinks, "cni1")
+	f.assertCleanExcept(sb, f.recordPath(sb))
+	requireFile(t, f.recordPath(sb), "attachment record")
+	if err := f.node.Del(ctx, list, sb.rt); err == nil || !strings.Contains(err.Error(), "not-a-subnet") {
+		t.Fatalf("DEL = %v, want the delegate's failure", err)
+	}
+	requireFile(t, f.recordPath(sb), "attachment record after a failed DEL")
 }

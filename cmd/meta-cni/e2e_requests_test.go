@@ -39,25 +39,45 @@ func TestDefaultNetworkOverrideReplacesClusterNetworkOnEth0(t *testing.T) {
 	f.assertClean(sb)
 }
 
-func TestSystemNamespacePodsGetOnlyTheClusterNetwork(t *testing.T) {
+// As in Multus (k8sclient.GetDefaultNetworks), systemNamespaces only skips
+// defaultNetworks; a system pod's own annotations count like any pod's.
+func TestSystemNamespacePodsSkipDefaultNetworksButKeepTheirAnnotations(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	sys := f.namespace + "-sys"
-	f.metaExtra = map[string]any{"systemNamespaces": []string{sys}}
+	f.metaExtra = map[string]any{"systemNamespaces": []string{sys}, "defaultNetworks": []string{f.namespace + "/macvlan-b"}}
 	list := f.metaConfList("1.0.0")
-	sb := f.newPodIn(sys, "dns", map[string]string{"k8s.v1.cni.cncf.io/networks": f.namespace + "/macvlan-a"})
-	if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
-		t.Fatalf("ADD: %v", err)
+	networks := map[string]string{"k8s.v1.cni.cncf.io/networks": f.namespace + "/macvlan-a"}
+	cases := []struct {
+		name, namespace string
+		annotations     map[string]string
+		want            map[string]string // interface -> subnet
+	}{
+		{"dns", sys, networks, map[string]string{"eth0": clusterSubnet, "net1": "192.168.91.0/24"}},
+		{"app", f.namespace, networks, map[string]string{"eth0": clusterSubnet, "net1": "192.168.92.0/24", "net2": "192.168.91.0/24"}},
+		{"plain", sys, nil, map[string]string{"eth0": clusterSubnet}},
+		{"override", sys, map[string]string{"v1.multus-cni.io/default-network": f.namespace + "/macvlan-a"},
+			map[string]string{"eth0": "192.168.91.0/24"}},
 	}
-	got := addrs(t, sb.ns)
-	requireIn(t, got, "eth0", clusterSubnet)
-	if _, has := got["net1"]; has || len(got) != 2 {
-		t.Fatalf("system-namespace pod has links %v, want lo and eth0 only", keys(got))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb := f.newPodIn(c.namespace, c.name, c.annotations)
+			if _, err := f.node.Add(ctx, list, sb.rt); err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			got := addrs(t, sb.ns)
+			for ifname, subnet := range c.want {
+				requireIn(t, got, ifname, subnet)
+			}
+			if len(got) != len(c.want)+1 {
+				t.Errorf("pod in %s has links %v, want lo and %v", c.namespace, keys(got), keys(c.want))
+			}
+			if err := f.node.Del(ctx, list, sb.rt); err != nil {
+				t.Fatal(err)
+			}
+			f.assertClean(sb)
+		})
 	}
-	if err := f.node.Del(ctx, list, sb.rt); err != nil {
-		t.Fatal(err)
-	}
-	f.assertClean(sb)
 }
 
 func TestNonKubernetesCallerGetsTheClusterNetworkOnly(t *testing.T) {

@@ -42,14 +42,17 @@ type NetConf struct {
 	// ClusterNetwork is a NAD name ([ns/]name), a conf name in ConfDir, or
 	// an absolute file path; it is attached as eth0.
 	ClusterNetwork string `json:"clusterNetwork,omitempty"`
-	// Delegates is Multus's inline form of the cluster network; only the
-	// first entry is used, and only when ClusterNetwork is empty.
+	// Delegates is Multus's inline form, used only when ClusterNetwork is
+	// empty: the first entry is the cluster network, and every other entry
+	// is attached to every container too.
 	Delegates []json.RawMessage `json:"delegates,omitempty"`
 	// DefaultNetworks are attached to every pod outside SystemNamespaces.
 	DefaultNetworks []string `json:"defaultNetworks,omitempty"`
 	// NetworkNamespace holds the NADs named by ClusterNetwork and
 	// DefaultNetworks; Multus calls it multusNamespace.
-	NetworkNamespace   string   `json:"multusNamespace,omitempty"`
+	NetworkNamespace string `json:"multusNamespace,omitempty"`
+	// SystemNamespaces' pods skip DefaultNetworks; their own annotations
+	// still count, as in Multus.
 	SystemNamespaces   []string `json:"systemNamespaces,omitempty"`
 	NamespaceIsolation bool     `json:"namespaceIsolation,omitempty"`
 	GlobalNamespaces   []string `json:"-"`
@@ -67,6 +70,11 @@ type NetConf struct {
 	ReadinessIndicatorFile string        `json:"readinessIndicatorFile,omitempty"`
 	ReadinessTimeout       time.Duration `json:"-"`
 	APITimeout             time.Duration `json:"-"`
+
+	// RuntimeConfig is what the runtime gave meta-cni for the capabilities
+	// its conf declares (portMappings, bandwidth, ...); every delegate gets
+	// it, as in Multus, and libcni hands each plugin the keys it declares.
+	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
 }
 
 // FieldError names the field of the NetConf that is wrong.

@@ -192,6 +192,21 @@ func TestParseInlineDelegatesStandInForClusterNetwork(t *testing.T) {
 	}
 }
 
+func TestParseKeepsCapabilitiesAndTheRuntimesRuntimeConfig(t *testing.T) {
+	c := mustParse(t, conf(`"capabilities":{"portMappings":true,"bandwidth":true,"mac":false},
+		"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"bandwidth":{"ingressRate":1000}}`))
+	if want := map[string]bool{"portMappings": true, "bandwidth": true, "mac": false}; !reflect.DeepEqual(c.Capabilities, want) {
+		t.Errorf("Capabilities = %v, want %v", c.Capabilities, want)
+	}
+	want := map[string]any{
+		"portMappings": []any{map[string]any{"hostPort": float64(8080), "containerPort": float64(80), "protocol": "tcp"}},
+		"bandwidth":    map[string]any{"ingressRate": float64(1000)},
+	}
+	if !reflect.DeepEqual(c.RuntimeConfig, want) {
+		t.Errorf("RuntimeConfig = %#v\nwant %#v", c.RuntimeConfig, want)
+	}
+}
+
 func TestParseAcceptsEveryLogLevel(t *testing.T) {
 	for _, level := range []string{"debug", "verbose", "info", "warn", "warning", "error", "panic", "INFO", "Debug"} {
 		t.Run(level, func(t *testing.T) {

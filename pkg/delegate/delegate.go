@@ -40,6 +40,10 @@ type Request struct {
 	PortMappings any
 	Bandwidth    any
 	Gateways     []net.IP
+
+	// RuntimeConfig is the runtime's runtimeConfig given to meta-cni: the
+	// base of the capability arguments, which the fields above override.
+	RuntimeConfig map[string]any
 }
 
 // BuildError says which network's config is wrong, and where.
@@ -155,6 +159,9 @@ func mergeCNIArgs(plugin map[string]any, extra map[string]any) {
 
 func (r Request) capabilityArgs() map[string]any {
 	caps := map[string]any{}
+	for k, v := range r.RuntimeConfig {
+		caps[k] = v
+	}
 	if len(r.IPs) > 0 {
 		caps["ips"] = r.IPs
 	}

@@ -156,6 +156,33 @@ func TestBuildCapabilityArgsOnlyForRequestedFields(t *testing.T) {
 	}
 }
 
+// The runtime's runtimeConfig, given to meta-cni, is every delegate's
+// base; a selection's own request wins for its key, as in Multus
+// (types.mergeCNIRuntimeConfig).
+func TestBuildCapabilityArgsStartFromTheRuntimesRuntimeConfig(t *testing.T) {
+	ports := []any{map[string]any{"hostPort": 8080, "containerPort": 80}}
+	runtime := map[string]any{"portMappings": ports, "mac": "02:00:00:00:00:aa"}
+	for _, tc := range []struct {
+		name string
+		req  Request
+		want map[string]any
+	}{
+		{"no request", Request{RuntimeConfig: runtime}, map[string]any{"portMappings": ports, "mac": "02:00:00:00:00:aa"}},
+		{"the selection's mac wins", Request{RuntimeConfig: runtime, MAC: "02:00:00:00:00:01", IPs: []string{"10.0.0.5/24"}},
+			map[string]any{"portMappings": ports, "mac": "02:00:00:00:00:01", "ips": []string{"10.0.0.5/24"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := mustBuild(t, `{"type":"macvlan"}`, tc.req)
+			if !reflect.DeepEqual(d.CapabilityArgs, tc.want) {
+				t.Fatalf("CapabilityArgs = %#v, want %#v", d.CapabilityArgs, tc.want)
+			}
+		})
+	}
+	if runtime["mac"] != "02:00:00:00:00:aa" {
+		t.Fatalf("Build changed the runtime's runtimeConfig: %v", runtime)
+	}
+}
+
 func TestBuildRejectsBrokenConfigNamingNetworkAndField(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

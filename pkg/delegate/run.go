@@ -11,24 +11,16 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// CNI is the part of libcni the runner uses; tests may replace it.
-type CNI interface {
-	AddNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (types.Result, error)
-	CheckNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error
-	DelNetworkList(ctx context.Context, net *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error
-	GCNetworkList(ctx context.Context, net *libcni.NetworkConfigList, args *libcni.GCArgs) error
-	GetStatusNetworkList(ctx context.Context, net *libcni.NetworkConfigList) error
-}
-
 // Runner runs delegates through libcni, with libcni's result cache under
 // the meta-cni cache directory.
 type Runner struct {
 	CNI CNI
 }
 
-// NewRunner finds plugins in binDirs and caches results under cacheDir.
+// NewRunner finds plugins in binDirs, in that order, and caches results
+// under cacheDir.
 func NewRunner(binDirs []string, cacheDir string) *Runner {
-	return &Runner{CNI: libcni.NewCNIConfigWithCacheDir(binDirs, filepath.Join(cacheDir, "libcni"), nil)}
+	return &Runner{CNI: newLibCNI(binDirs, filepath.Join(cacheDir, "libcni"), nil)}
 }
 
 // Error is a delegate's failure, tagged with the network and interface.
@@ -64,33 +56,10 @@ func (d *Delegate) confList() (*libcni.NetworkConfigList, error) {
 	return list, nil
 }
 
-// Add runs every delegate of r in order and returns their results. When
-// delegate k fails it deletes k..0 in reverse, so nothing is left behind,
-// and returns the ADD error (joined with any rollback error).
-func (rn *Runner) Add(ctx context.Context, r *Record) ([]types.Result, error) {
-	return rn.AddFrom(ctx, r, nil)
-}
-
-// AddFrom is Add for a record whose first len(done) delegates were already
-// added (their results in done): it runs the rest, and a failure rolls back
-// every delegate, the done ones included.
-func (rn *Runner) AddFrom(ctx context.Context, r *Record, done []types.Result) ([]types.Result, error) {
-	results := make([]types.Result, 0, len(r.Delegates))
-	results = append(results, done...)
-	for k := len(done); k < len(r.Delegates); k++ {
-		d := &r.Delegates[k]
-		res, err := rn.add(ctx, r, d)
-		if err != nil {
-			// Delegate k may have done part of its work before failing.
-			rbErr := rn.delFrom(ctx, r, k)
-			return nil, errors.Join(err, rbErr)
-		}
-		results = append(results, res)
-	}
-	return results, nil
-}
-
-func (rn *Runner) add(ctx context.Context, r *Record, d *Delegate) (types.Result, error) {
+// AddDelegate runs ADD of one delegate of r and returns its result. It
+// undoes nothing: a failed ADD may have done part of its work, so whoever
+// called it must DEL the delegate (see Attachment).
+func (rn *Runner) AddDelegate(ctx context.Context, r *Record, d *Delegate) (types.Result, error) {
 	list, err := d.confList()
 	if err != nil {
 		return nil, err
@@ -102,30 +71,53 @@ func (rn *Runner) add(ctx context.Context, r *Record, d *Delegate) (types.Result
 	return res, nil
 }
 
-// delFrom deletes delegates k..0 in reverse and joins their errors.
-func (rn *Runner) delFrom(ctx context.Context, r *Record, k int) error {
-	var errs []error
-	for i := k; i >= 0; i-- {
-		d := &r.Delegates[i]
-		list, err := d.confList()
-		if err == nil {
-			err = rn.CNI.DelNetworkList(ctx, list, runtimeConf(r, d))
-		}
-		if err != nil {
-			errs = append(errs, &Error{Network: d.Network, IfName: d.IfName, Op: "delete", Err: err})
+// DelDelegate runs DEL of every plugin of d's list in reverse, as libcni's
+// DelNetworkList does, but goes on past a plugin that fails (a missing
+// binary, say), so the plugins before it still release their link and
+// address. The cached result stays until every plugin succeeded, so a
+// retry still hands them prevResult.
+func (rn *Runner) DelDelegate(ctx context.Context, r *Record, d *Delegate) error {
+	list, err := d.confList()
+	if err != nil {
+		return &Error{Network: d.Network, IfName: d.IfName, Op: "delete", Err: err}
+	}
+	rt := runtimeConf(r, d)
+	var prev types.Result
+	// The spec gives DEL a prevResult from 0.4.0 on; an unreadable cache
+	// means none, as in libcni.
+	if ok, _ := version.GreaterThanOrEqualTo(list.CNIVersion, "0.4.0"); ok {
+		if prev, err = rn.CNI.GetNetworkListCachedResult(list, rt); err != nil {
+			prev = nil
 		}
 	}
-	return errors.Join(errs...)
+	var errs []error
+	for i := len(list.Plugins) - 1; i >= 0; i-- {
+		if err := rn.CNI.DelPlugin(ctx, list, i, prev, rt); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		if err := rn.CNI.ForgetResult(list, rt); err != nil {
+			errs = append(errs, fmt.Errorf("remove cached result: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return &Error{Network: d.Network, IfName: d.IfName, Op: "delete", Err: errors.Join(errs...)}
+	}
+	return nil
 }
 
 // Del deletes every delegate of r in reverse order. It goes on past
 // failures, so one broken delegate does not strand the others, and returns
 // every error joined.
 func (rn *Runner) Del(ctx context.Context, r *Record) error {
-	if len(r.Delegates) == 0 {
-		return nil
+	var errs []error
+	for i := len(r.Delegates) - 1; i >= 0; i-- {
+		if err := rn.DelDelegate(ctx, r, &r.Delegates[i]); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return rn.delFrom(ctx, r, len(r.Delegates)-1)
+	return errors.Join(errs...)
 }
 
 // Check runs CHECK on every delegate of r. Delegates configured below

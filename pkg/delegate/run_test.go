@@ -19,8 +19,10 @@ type call struct {
 	op      string // ADD, DEL, CHECK, STATUS, GC
 	network string // the conflist name
 	ifName  string
+	plugin  string // the plugin type, for DEL
 	rt      *libcni.RuntimeConf
 	gc      *libcni.GCArgs
+	prev    types.Result // prevResult, for DEL
 }
 
 func (c call) String() string { return c.op + " " + c.network + "/" + c.ifName }
@@ -30,6 +32,9 @@ func (c call) String() string { return c.op + " " + c.network + "/" + c.ifName }
 type fakeCNI struct {
 	calls []call
 	fail  map[string]error
+	// cached results by "network/ifName", and the ones ForgetResult removed.
+	cached    map[string]types.Result
+	forgotten []string
 }
 
 func (f *fakeCNI) record(c call, key string) error {
@@ -48,8 +53,26 @@ func (f *fakeCNI) CheckNetworkList(_ context.Context, list *libcni.NetworkConfig
 	return f.record(call{op: "CHECK", network: list.Name, ifName: rt.IfName, rt: rt}, "CHECK "+rt.IfName)
 }
 
-func (f *fakeCNI) DelNetworkList(_ context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
-	return f.record(call{op: "DEL", network: list.Name, ifName: rt.IfName, rt: rt}, "DEL "+rt.IfName)
+// DelPlugin records one plugin's DEL; a list's first plugin is keyed like
+// a one-plugin list ("DEL ifName"), later ones as "DEL ifName type".
+func (f *fakeCNI) DelPlugin(_ context.Context, list *libcni.NetworkConfigList, i int, prev types.Result, rt *libcni.RuntimeConf) error {
+	key := "DEL " + rt.IfName
+	if i > 0 {
+		key += " " + list.Plugins[i].Network.Type
+	}
+	return f.record(call{op: "DEL", network: list.Name, ifName: rt.IfName, plugin: list.Plugins[i].Network.Type, rt: rt, prev: prev}, key)
+}
+
+func (f *fakeCNI) GetNetworkListCachedResult(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (types.Result, error) {
+	if r, ok := f.cached[list.Name+"/"+rt.IfName]; ok {
+		return r, nil
+	}
+	return nil, nil
+}
+
+func (f *fakeCNI) ForgetResult(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
+	f.forgotten = append(f.forgotten, list.Name+"/"+rt.IfName)
+	return nil
 }
 
 func (f *fakeCNI) GCNetworkList(_ context.Context, list *libcni.NetworkConfigList, args *libcni.GCArgs) error {
@@ -113,18 +136,28 @@ func checkDelegateError(t *testing.T, err error, op, network, ifName string, cau
 	}
 }
 
-func TestRunnerAddRunsDelegatesInOrderAndReturnsTheirResults(t *testing.T) {
+// addAll runs AddDelegate on every delegate of r, stopping at the first failure.
+func addAll(rn *Runner, r *Record) ([]types.Result, error) {
+	var out []types.Result
+	for i := range r.Delegates {
+		res, err := rn.AddDelegate(context.Background(), r, &r.Delegates[i])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func TestRunnerAddDelegateRunsItsListAndReturnsItsResult(t *testing.T) {
 	f := &fakeCNI{}
 	r := threeNetworks()
-	results, err := (&Runner{CNI: f}).Add(context.Background(), r)
+	results, err := addAll(&Runner{CNI: f}, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"ADD cluster/eth0", "ADD net-a/net1", "ADD net-b/net2"}; !reflect.DeepEqual(f.sequence(), want) {
 		t.Fatalf("calls = %v, want %v", f.sequence(), want)
-	}
-	if len(results) != 3 {
-		t.Fatalf("got %d results, want 3", len(results))
 	}
 	for i, res := range results {
 		if got := res.(*current.Result).Interfaces[0].Name; got != r.Delegates[i].IfName {
@@ -133,10 +166,10 @@ func TestRunnerAddRunsDelegatesInOrderAndReturnsTheirResults(t *testing.T) {
 	}
 }
 
-func TestRunnerAddPassesRuntimeConfOfRecordAndDelegate(t *testing.T) {
+func TestRunnerAddDelegatePassesRuntimeConfOfRecordAndDelegate(t *testing.T) {
 	f := &fakeCNI{}
 	r := threeNetworks()
-	if _, err := (&Runner{CNI: f}).Add(context.Background(), r); err != nil {
+	if _, err := addAll(&Runner{CNI: f}, r); err != nil {
 		t.Fatal(err)
 	}
 	for i, c := range f.calls {
@@ -153,56 +186,24 @@ func TestRunnerAddPassesRuntimeConfOfRecordAndDelegate(t *testing.T) {
 	}
 }
 
-func TestRunnerAddFailureRollsBackFailedAndEarlierDelegatesInReverse(t *testing.T) {
-	boom := errors.New("boom")
-	for _, tc := range []struct {
-		name    string
-		failIf  string
-		network string
-		want    []string
-	}{
-		{"first delegate fails", "eth0", "ns1/cluster",
-			[]string{"ADD cluster/eth0", "DEL cluster/eth0"}},
-		{"middle delegate fails", "net1", "ns1/net-a",
-			[]string{"ADD cluster/eth0", "ADD net-a/net1", "DEL net-a/net1", "DEL cluster/eth0"}},
-		{"last delegate fails", "net2", "ns1/net-b",
-			[]string{"ADD cluster/eth0", "ADD net-a/net1", "ADD net-b/net2", "DEL net-b/net2", "DEL net-a/net1", "DEL cluster/eth0"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeCNI{fail: map[string]error{"ADD " + tc.failIf: boom}}
-			results, err := (&Runner{CNI: f}).Add(context.Background(), threeNetworks())
-			if results != nil {
-				t.Fatalf("results = %v, want none after a failure", results)
-			}
-			checkDelegateError(t, err, "add", tc.network, tc.failIf, boom)
-			if !reflect.DeepEqual(f.sequence(), tc.want) {
-				t.Fatalf("calls = %v\nwant %v", f.sequence(), tc.want)
-			}
-		})
+func TestRunnerAddDelegateFailureNamesTheDelegateAndUndoesNothing(t *testing.T) {
+	boom := &types.Error{Code: 42, Msg: "boom"}
+	f := &fakeCNI{fail: map[string]error{"ADD net1": boom}}
+	_, err := addAll(&Runner{CNI: f}, threeNetworks())
+	checkDelegateError(t, err, "add", "ns1/net-a", "net1", boom)
+	if want := []string{"ADD cluster/eth0", "ADD net-a/net1"}; !reflect.DeepEqual(f.sequence(), want) {
+		t.Fatalf("calls = %v\nwant %v (undoing is the Attachment's job)", f.sequence(), want)
 	}
 }
 
-func TestRunnerAddRollbackGoesOnPastDeleteFailuresAndJoinsThem(t *testing.T) {
-	addErr, delErr := errors.New("add failed"), errors.New("del failed")
-	f := &fakeCNI{fail: map[string]error{"ADD net2": addErr, "DEL net1": delErr}}
-	_, err := (&Runner{CNI: f}).Add(context.Background(), threeNetworks())
-	checkDelegateError(t, err, "add", "ns1/net-b", "net2", addErr)
-	if !errors.Is(err, delErr) || !strings.Contains(err.Error(), "delete network ns1/net-a (net1): del failed") {
-		t.Fatalf("error %q does not carry the rollback failure", err)
-	}
-	if want := []string{"ADD cluster/eth0", "ADD net-a/net1", "ADD net-b/net2", "DEL net-b/net2", "DEL net-a/net1", "DEL cluster/eth0"}; !reflect.DeepEqual(f.sequence(), want) {
-		t.Fatalf("calls = %v\nwant %v", f.sequence(), want)
-	}
-}
-
-func TestRunnerAddOfUnparsableConfListFailsAndRollsBack(t *testing.T) {
+func TestRunnerAddDelegateOfUnparsableConfListFailsBeforeRunningIt(t *testing.T) {
 	f := &fakeCNI{}
 	r := threeNetworks()
 	r.Delegates[1].ConfList = json.RawMessage(`{"plugins":[{"type":"fake"}]}`) // no name
-	_, err := (&Runner{CNI: f}).Add(context.Background(), r)
+	_, err := (&Runner{CNI: f}).AddDelegate(context.Background(), r, &r.Delegates[1])
 	checkDelegateError(t, err, "parse", "ns1/net-a", "net1", nil)
-	if want := []string{"ADD cluster/eth0", "DEL cluster/eth0"}; !reflect.DeepEqual(f.sequence(), want) {
-		t.Fatalf("calls = %v\nwant %v", f.sequence(), want)
+	if len(f.calls) != 0 {
+		t.Fatalf("calls = %v, want none", f.sequence())
 	}
 }
 
@@ -234,6 +235,59 @@ func TestRunnerDelSucceedsWhenEveryDelegateDoes(t *testing.T) {
 	}
 	if len(f.calls) != 3 {
 		t.Fatalf("calls = %v, want 3 DELs", f.sequence())
+	}
+}
+
+// chain is a delegate whose list runs the plugin types in order.
+func chain(name, ifName, cniVersion string, pluginTypes ...string) Delegate {
+	var plugins []string
+	for _, pt := range pluginTypes {
+		plugins = append(plugins, fmt.Sprintf(`{"type":%q}`, pt))
+	}
+	return Delegate{
+		Network: "ns1/" + name, Name: name, IfName: ifName,
+		ConfList: json.RawMessage(fmt.Sprintf(`{"cniVersion":%q,"name":%q,"plugins":[%s]}`, cniVersion, name, strings.Join(plugins, ","))),
+	}
+}
+
+func TestRunnerDelDelegateGoesOnPastAFailingPluginAndKeepsTheCachedResult(t *testing.T) {
+	missing := errors.New(`failed to find plugin "gone" in path [/opt/cni/bin]`)
+	f := &fakeCNI{fail: map[string]error{"DEL net1 gone": missing}}
+	r := threeNetworks()
+	d := chain("net-a", "net1", "1.0.0", "macvlan", "gone", "tuning")
+	err := (&Runner{CNI: f}).DelDelegate(context.Background(), r, &d)
+	checkDelegateError(t, err, "delete", "ns1/net-a", "net1", missing)
+	var got []string
+	for _, c := range f.calls {
+		got = append(got, c.plugin)
+	}
+	if want := []string{"tuning", "gone", "macvlan"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("DEL ran plugins %v, want %v: every plugin, in reverse, past the failure", got, want)
+	}
+	if len(f.forgotten) != 0 {
+		t.Fatalf("cached result removed (%v) although a plugin's DEL failed", f.forgotten)
+	}
+}
+
+func TestRunnerDelDelegateGivesEveryPluginTheCachedResultFrom040On(t *testing.T) {
+	for _, v := range []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(v, func(t *testing.T) {
+			cached := &current.Result{CNIVersion: v, Interfaces: []*current.Interface{{Name: "net1"}}}
+			f := &fakeCNI{cached: map[string]types.Result{"net-a/net1": cached}}
+			d := chain("net-a", "net1", v, "macvlan", "tuning")
+			if err := (&Runner{CNI: f}).DelDelegate(context.Background(), threeNetworks(), &d); err != nil {
+				t.Fatal(err)
+			}
+			wantPrev := v != "0.3.1"
+			for _, c := range f.calls {
+				if got := c.prev != nil; got != wantPrev {
+					t.Errorf("DEL of %s got prevResult %v, want one: %v", c.plugin, c.prev, wantPrev)
+				}
+			}
+			if want := []string{"net-a/net1"}; !reflect.DeepEqual(f.forgotten, want) {
+				t.Fatalf("forgotten = %v, want %v once every plugin succeeded", f.forgotten, want)
+			}
+		})
 	}
 }
 

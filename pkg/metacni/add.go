@@ -31,7 +31,10 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 	return types.PrintResult(result, inv.conf.CNIVersion)
 }
 
-func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error) {
+// add is one transaction: tx records the record it writes and each
+// delegate it starts, and the deferred Rollback undoes them unless the ADD
+// commits. This is the only place a failed ADD is undone.
+func (p *Plugin) add(ctx context.Context, inv *invocation) (_ types.Result, err error) {
 	if err := delegate.ValidContainerID(inv.args.ContainerID); err != nil {
 		return nil, &argsError{err.Error()}
 	}
@@ -40,96 +43,103 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 	if err := waitReady(ctx, inv.conf); err != nil {
 		return nil, err
 	}
-	rec := &delegate.Record{
+	tx := delegate.NewAttachment(inv.store(), p.runner(inv.conf, inv.args), &delegate.Record{
 		ContainerID: inv.args.ContainerID, NetNS: inv.args.Netns, IfName: inv.args.IfName,
 		CNIVersion: inv.conf.CNIVersion, PodNamespace: inv.pod.Namespace, PodName: inv.pod.Name,
 		PodUID: inv.pod.UID, Args: inv.cniArgs,
-	}
-	store, runner := inv.store(), p.runner(inv.conf, inv.args)
+	})
+	defer func() {
+		if rbErr := tx.Rollback(ctx); rbErr != nil {
+			inv.log.Error("rollback of failed ADD incomplete; the attachment record stays for DEL", "err", rbErr)
+			err = errors.Join(err, rbErr)
+		}
+	}()
 	res := &resolver{conf: inv.conf, confs: &confDir{dir: inv.conf.ConfDir}}
 	isPod := inv.pod.Name != ""
-	var clusterSrc *source
-	var err error
 	if isPod && !res.clusterFromFile() {
 		// A NAD-named cluster network needs the API before it can start.
 		if res.api, err = p.api(inv); err != nil {
 			return nil, err
 		}
 	}
-	if clusterSrc, err = res.confClusterSource(ctx); err != nil {
+	clusterSrc, err := res.confClusterSource(ctx)
+	if err != nil {
 		return nil, err
 	}
 	phases.mark("setup")
 
 	// The cluster network does not depend on the pod unless the pod
 	// overrides it, which is rare: start it now and let it overlap the
-	// API round trips, and undo it if the pod turns out to need otherwise.
-	var early *earlyCluster
+	// API round trips; the pod may still drop it.
+	var early *delegate.Delegate
+	var waitEarly func() (types.Result, error)
 	if isPod {
-		if early, err = startCluster(ctx, res, clusterSrc, rec, store, runner); err != nil {
+		ds, err := res.build([]*source{{network: clusterSrc.network, defaultName: clusterSrc.defaultName, config: clusterSrc.config, ifName: inv.args.IfName, cluster: true}})
+		if err != nil {
 			return nil, err
 		}
+		early = &ds[0]
+		if err := tx.Write(ds); err != nil {
+			return nil, &ioError{err}
+		}
+		waitEarly = tx.Start(ctx, *early)
 		if res.api == nil {
 			if res.api, err = p.api(inv); err != nil {
-				_, _ = early.wait()
-				rbErr := runner.Del(ctx, early.rec)
-				p.removeRecord(inv, store, rec)
-				return nil, errors.Join(err, rbErr)
+				return nil, err
 			}
 		}
 	}
-	delegates, overridden, err := p.resolvePod(ctx, inv, res, clusterSrc)
+	delegates, overridden, resolveErr := p.resolvePod(ctx, inv, res, clusterSrc)
 	phases.mark("resolve")
 	var done []types.Result
 	if early != nil {
-		clusterRes, clusterErr := early.wait()
+		clusterRes, clusterErr := waitEarly()
 		phases.mark("cluster")
 		switch {
 		case clusterErr != nil:
-			// The runner already rolled the cluster delegate back.
-			p.removeRecord(inv, store, rec)
 			p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkAttachFailed", clusterErr.Error())
-			return nil, errors.Join(clusterErr, err)
-		case err != nil || overridden:
-			if rbErr := runner.Del(ctx, early.rec); rbErr != nil || err != nil {
-				p.removeRecord(inv, store, rec)
-				return nil, errors.Join(err, rbErr)
+			return nil, errors.Join(clusterErr, resolveErr)
+		case resolveErr != nil:
+			return nil, resolveErr
+		case overridden:
+			if err := tx.Drop(ctx, *early); err != nil {
+				return nil, err
 			}
 		default:
-			delegates[0] = early.rec.Delegates[0]
+			delegates[0] = *early
 			done = []types.Result{clusterRes}
 		}
-	} else if err != nil {
-		return nil, err
+	} else if resolveErr != nil {
+		return nil, resolveErr
 	}
 
+	if res.pod != nil && tx.Record().PodUID == "" {
+		tx.Record().PodUID = string(res.pod.UID)
+	}
+	if err := tx.Write(delegates); err != nil {
+		return nil, &ioError{err}
+	}
+	rec := &delegate.Record{}
+	*rec = *tx.Record()
 	rec.Delegates = delegates
-	if res.pod != nil && rec.PodUID == "" {
-		rec.PodUID = string(res.pod.UID)
-	}
-	if err := store.Write(rec); err != nil {
-		var rbErr error
-		if len(done) > 0 {
-			rbErr = runner.Del(ctx, early.rec)
-		}
-		p.removeRecord(inv, store, rec)
-		return nil, errors.Join(&ioError{err}, rbErr)
-	}
-	results, err := runner.AddFrom(ctx, rec, done)
-	phases.mark("delegates")
-	if err == nil {
-		err = p.finish(ctx, inv, res.api, res.pod, rec, results)
-		phases.mark("status")
+	results := append([]types.Result{}, done...)
+	for k := len(done); k < len(delegates); k++ {
+		r, err := tx.Add(ctx, delegates[k])
 		if err != nil {
-			err = errors.Join(err, runner.Del(ctx, rec))
+			p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkAttachFailed", err.Error())
+			return nil, err
 		}
+		results = append(results, r)
 	}
+	phases.mark("delegates")
+	err = p.finish(ctx, inv, res.api, res.pod, rec, results)
+	phases.mark("status")
 	if err != nil {
-		p.removeRecord(inv, store, rec)
 		p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkAttachFailed", err.Error())
 		return nil, err
 	}
-	for i, d := range rec.Delegates {
+	tx.Commit()
+	for i, d := range delegates {
 		if d.Cluster {
 			return results[i], nil
 		}
@@ -138,8 +148,10 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (types.Result, error)
 }
 
 // resolvePod GETs the pod and resolves all its delegates. overridden says
-// the pod replaced the cluster network with default-network.
+// the cluster network is not clusterSrc: the pod replaced it with
+// default-network, or a NAD of its conf's name turned out to exist.
 func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver, clusterSrc *source) ([]delegate.Delegate, bool, error) {
+	shadow := res.shadowingNAD(ctx, clusterSrc)
 	if res.api != nil {
 		pod, err := res.api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name, inv.pod.UID)
 		if err != nil {
@@ -150,60 +162,19 @@ func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver,
 	override, err := res.overrideSource(ctx)
 	if err == nil {
 		cluster := clusterSrc
+		if nad := shadow(); nad != nil {
+			cluster = nad
+		}
 		if override != nil {
 			cluster = override
 		}
 		var delegates []delegate.Delegate
 		if delegates, err = res.resolveWith(ctx, cluster, inv.args.IfName); err == nil {
-			return delegates, override != nil, nil
+			return delegates, cluster != clusterSrc, nil
 		}
 	}
 	p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkResolutionFailed", err.Error())
 	return nil, false, err
-}
-
-// earlyCluster is the cluster network's ADD running in the background.
-type earlyCluster struct {
-	rec  *delegate.Record
-	done chan struct{}
-	res  types.Result
-	err  error
-}
-
-// startCluster writes a record holding only the cluster network, so a
-// crash leaves DEL something exact to undo, then starts its ADD.
-func startCluster(ctx context.Context, res *resolver, src *source, base *delegate.Record, store delegate.RecordStore, runner *delegate.Runner) (*earlyCluster, error) {
-	ds, err := res.build([]*source{{network: src.network, defaultName: src.defaultName, config: src.config, ifName: base.IfName, cluster: true}})
-	if err != nil {
-		return nil, err
-	}
-	rec := *base
-	rec.Delegates = ds
-	if err := store.Write(&rec); err != nil {
-		return nil, &ioError{err}
-	}
-	e := &earlyCluster{rec: &rec, done: make(chan struct{})}
-	go func() {
-		defer close(e.done)
-		results, err := runner.Add(ctx, e.rec)
-		if err != nil {
-			e.err = err
-			return
-		}
-		e.res = results[0]
-	}()
-	return e, nil
-}
-
-func (e *earlyCluster) wait() (types.Result, error) {
-	<-e.done
-	return e.res, e.err
-}
-
-func (p *Plugin) removeRecord(inv *invocation, store delegate.RecordStore, rec *delegate.Record) {
-	if err := store.Remove(rec.ContainerID); err != nil {
-		inv.log.Error("remove attachment record after failed ADD", "err", err)
-	}
 }
 
 // finish runs the steps after every delegate succeeded: the default-route

@@ -99,10 +99,7 @@ func (p *Plugin) api(inv *invocation) (API, error) {
 }
 
 func (p *Plugin) runner(conf *config.NetConf, args *skel.CmdArgs) *delegate.Runner {
-	dirs := []string{conf.BinDir}
-	if conf.BinDir == "" {
-		dirs = strings.Split(args.Path, string(os.PathListSeparator))
-	}
+	dirs := searchPath(conf.BinDir, args.Path)
 	if p.NewRunner != nil {
 		return p.NewRunner(dirs, conf.CacheDir)
 	}

@@ -2,11 +2,9 @@ package metacni
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -52,6 +50,9 @@ type source struct {
 	ifName      string
 	req         delegate.Request
 	cluster     bool
+	// unverified is the bare name of a conf found in confDir while there
+	// was no API to ask whether a NAD of that name, which would win, exists.
+	unverified string
 }
 
 // resolver turns a NetConf and a pod into the pod's delegates.
@@ -81,15 +82,34 @@ func (r *resolver) resolve(ctx context.Context, ifName string) ([]delegate.Deleg
 func (r *resolver) resolveWith(ctx context.Context, cluster *source, ifName string) ([]delegate.Delegate, error) {
 	cluster.ifName = ifName
 	cluster.cluster = true
-	sources := []*source{cluster}
-	if r.pod != nil && !r.systemNamespace() {
-		extra, err := r.extraSources(ctx)
+	extra := r.inlineSources()
+	if r.pod != nil {
+		more, err := r.podSources(ctx)
 		if err != nil {
 			return nil, err
 		}
-		sources = append(sources, extra...)
+		extra = append(extra, more...)
 	}
-	return r.build(sources)
+	// Unnamed interfaces are net1..netN by position, as in Multus.
+	for i, s := range extra {
+		if s.ifName == "" {
+			s.ifName = fmt.Sprintf("net%d", i+1)
+		}
+	}
+	return r.build(append([]*source{cluster}, extra...))
+}
+
+// inlineSources are the entries of Multus's inline delegates after the
+// first, which every container gets, as in Multus.
+func (r *resolver) inlineSources() []*source {
+	if r.conf.ClusterNetwork != "" || len(r.conf.Delegates) < 2 {
+		return nil
+	}
+	var out []*source
+	for i, config := range r.conf.Delegates[1:] {
+		out = append(out, &source{network: fmt.Sprintf("delegates[%d]", i+1), defaultName: fmt.Sprintf("delegate-%d", i+1), config: config})
+	}
+	return out
 }
 
 // build turns sources into delegates, rejecting interface clashes and a
@@ -109,7 +129,9 @@ func (r *resolver) build(sources []*source) ([]delegate.Delegate, error) {
 				return nil, &NetworkError{Network: s.network, Field: "default-route", Reason: "only one network of a pod may set default-route"}
 			}
 		}
-		d, err := delegate.Build(s.network, s.defaultName, s.ifName, s.config, r.conf.CNIVersion, s.req)
+		req := s.req
+		req.RuntimeConfig = r.conf.RuntimeConfig
+		d, err := delegate.Build(s.network, s.defaultName, s.ifName, s.config, r.conf.CNIVersion, req)
 		if err != nil {
 			return nil, err
 		}
@@ -129,9 +151,9 @@ func (r *resolver) systemNamespace() bool {
 }
 
 // overrideSource is the pod's default-network override, or nil when it has
-// none (or is in a system namespace, where annotations do not count).
+// none. A pod in a system namespace may override too, as in Multus.
 func (r *resolver) overrideSource(ctx context.Context) (*source, error) {
-	if r.pod == nil || r.systemNamespace() {
+	if r.pod == nil {
 		return nil, nil
 	}
 	v, ok := r.pod.Annotations[annotations.DefaultNetworkKey]
@@ -170,16 +192,20 @@ func (r *resolver) clusterFromFile() bool {
 	return ok
 }
 
-// extraSources are defaultNetworks then the networks annotation, named
-// net1..netN by position unless the selection names its interface.
-func (r *resolver) extraSources(ctx context.Context) ([]*source, error) {
+// podSources are defaultNetworks then the networks annotation. A pod in a
+// system namespace skips defaultNetworks only, as in Multus: its own
+// annotation still counts. Multus reads defaultNetworks only along with
+// clusterNetwork, so the inline form skips them too.
+func (r *resolver) podSources(ctx context.Context) ([]*source, error) {
 	var out []*source
-	for _, ref := range r.conf.DefaultNetworks {
-		s, err := r.namedSource(ctx, ref)
-		if err != nil {
-			return nil, err
+	if !r.systemNamespace() && r.conf.ClusterNetwork != "" {
+		for _, ref := range r.conf.DefaultNetworks {
+			s, err := r.namedSource(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
 		}
-		out = append(out, s)
 	}
 	selections, err := annotations.ParseNetworks(r.pod.Annotations[annotations.NetworksKey], r.pod.Namespace)
 	if err != nil {
@@ -205,11 +231,6 @@ func (r *resolver) extraSources(ctx context.Context) ([]*source, error) {
 			s.req.Bandwidth = sel.Bandwidth
 		}
 		out = append(out, s)
-	}
-	for i, s := range out {
-		if s.ifName == "" {
-			s.ifName = fmt.Sprintf("net%d", i+1)
-		}
 	}
 	return out, nil
 }
@@ -255,6 +276,9 @@ func (r *resolver) checkIsolation(ns, name, annotation string) error {
 // namespace.
 func (r *resolver) namedSource(ctx context.Context, ref string) (*source, error) {
 	if filepath.IsAbs(ref) {
+		if info, err := os.Stat(ref); err == nil && info.IsDir() {
+			return dirSource(ref)
+		}
 		data, err := os.ReadFile(ref)
 		if err != nil {
 			return nil, &NetworkError{Network: "file:" + ref, Reason: "cannot read the network config file", Err: err}
@@ -262,9 +286,18 @@ func (r *resolver) namedSource(ctx context.Context, ref string) (*source, error)
 		return &source{network: "file:" + ref, defaultName: strings.TrimSuffix(filepath.Base(ref), filepath.Ext(ref)), config: data}, nil
 	}
 	if !strings.Contains(ref, "/") {
-		if f, ok := r.confs.lookup(ref); ok {
+		// Multus (k8sclient.getNetDelegate) asks for a NAD in
+		// multusNamespace first and takes the conf of that name in confDir
+		// when the NAD cannot be had, for whatever reason.
+		f, isConf := r.confs.lookup(ref)
+		if r.api == nil && isConf {
+			return &source{network: "file:" + f.path, defaultName: ref, config: f.data, unverified: ref}, nil
+		}
+		s, err := r.nadSource(ctx, r.conf.NetworkNamespace, ref)
+		if err != nil && isConf {
 			return &source{network: "file:" + f.path, defaultName: ref, config: f.data}, nil
 		}
+		return s, err
 	}
 	ns, name := r.conf.NetworkNamespace, ref
 	if i := strings.Index(ref, "/"); i >= 0 {
@@ -300,61 +333,21 @@ func (r *resolver) sourceFromNAD(network string, nad *nadv1.NetworkAttachmentDef
 	return nil, &NetworkError{Network: network, Field: "spec.config", Reason: fmt.Sprintf("is empty and confDir %s has no conf named %q", r.conf.ConfDir, nad.Name)}
 }
 
-// confDir indexes the network configs in a directory by their name. It
-// reads the directory once, and only when a lookup needs it.
-type confDir struct {
-	dir   string
-	once  sync.Once
-	files map[string]confFile
-}
-
-type confFile struct {
-	path string
-	data []byte
-}
-
-func (c *confDir) lookup(name string) (confFile, bool) {
-	c.once.Do(c.load)
-	f, ok := c.files[name]
-	return f, ok
-}
-
-func (c *confDir) load() {
-	c.files = map[string]confFile{}
-	entries, err := os.ReadDir(c.dir)
-	if err != nil {
-		return
+// shadowingNAD GETs, in the background, the NAD that would win over a
+// cluster network taken from confDir before the API was at hand; the
+// function it returns gives that NAD's source, or nil when there is none
+// or it cannot be read (then the conf stands, as in Multus).
+func (r *resolver) shadowingNAD(ctx context.Context, cluster *source) func() *source {
+	if r.api == nil || cluster.unverified == "" {
+		return func() *source { return nil }
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		switch filepath.Ext(e.Name()) {
-		case ".conf", ".conflist", ".json":
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		path := filepath.Join(c.dir, n)
-		data, err := os.ReadFile(path)
+	found := make(chan *source, 1)
+	go func() {
+		s, err := r.nadSource(ctx, r.conf.NetworkNamespace, cluster.unverified)
 		if err != nil {
-			continue
+			s = nil
 		}
-		var head struct {
-			Name    string `json:"name"`
-			Type    string `json:"type"`
-			Plugins []struct {
-				Type string `json:"type"`
-			} `json:"plugins"`
-		}
-		if json.Unmarshal(data, &head) != nil || head.Name == "" {
-			continue
-		}
-		// meta-cni's own conf lives in the same directory; never delegate to it.
-		if head.Type == "meta-cni" || (len(head.Plugins) > 0 && head.Plugins[0].Type == "meta-cni") {
-			continue
-		}
-		if _, dup := c.files[head.Name]; !dup {
-			c.files[head.Name] = confFile{path: path, data: data}
-		}
-	}
+		found <- s
+	}()
+	return func() *source { return <-found }
 }

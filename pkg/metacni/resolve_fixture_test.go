@@ -111,6 +111,7 @@ type fixture struct {
 	podNS       string // "" means no pod
 	annotations map[string]string
 	nads        map[string]string // nil means standardNADs
+	apiErrs     map[string]error  // errors the API returns for "ns/name"
 }
 
 func (fx fixture) resolve(t *testing.T) ([]delegate.Delegate, *fakeAPI, error) {
@@ -130,6 +131,11 @@ func (fx fixture) resolve(t *testing.T) ([]delegate.Delegate, *fakeAPI, error) {
 		nads = standardNADs()
 	}
 	api := &fakeAPI{nads: nads, errs: map[string]error{}, confDir: dir}
+	for k, err := range fx.apiErrs {
+		if err != nil {
+			api.errs[k] = err
+		}
+	}
 	r := &resolver{conf: conf, confs: &confDir{dir: dir}}
 	if !fx.noAPI {
 		r.api = api

@@ -2,12 +2,15 @@ package metacni
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/meta-cni/meta-cni/pkg/annotations"
 )
@@ -17,11 +20,26 @@ func TestResolveClusterNetworkSources(t *testing.T) {
 	if err := os.WriteFile(abs, []byte(`{"cniVersion":"1.0.0","type":"bridge"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Multus (k8sclient.getNetDelegate) takes a directory's first conf.
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"00-meta-cni.conflist": `{"cniVersion":"1.0.0","name":"meta","plugins":[{"type":"meta-cni"}]}`,
+		"05-b.conf":            `{"cniVersion":"1.0.0","name":"first-in-dir","type":"bridge"}`,
+		"10-a.conflist":        `{"cniVersion":"1.0.0","name":"second-in-dir","plugins":[{"type":"ptp"}]}`,
+		"01-notes.txt":         `not a conf`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		fx   fixture
 		want brief
 	}{
+		{"absolute directory: its first conf in name order, skipping meta-cni's own",
+			fixture{netconf: `"clusterNetwork":` + quote(dir), podNS: "default"},
+			brief{"file:" + filepath.Join(dir, "05-b.conf"), "first-in-dir", "eth0"}},
 		{"conf in confDir by name, skipping meta-cni's own conf of that name",
 			fixture{netconf: `"clusterNetwork":"cluster"`, podNS: "default"},
 			brief{"file:@/10-cluster.conflist", "cluster", "eth0"}},
@@ -40,8 +58,8 @@ func TestResolveClusterNetworkSources(t *testing.T) {
 		{"bare name with multusNamespace set",
 			fixture{netconf: `"clusterNetwork":"cluster-alt","multusNamespace":"nets"`, podNS: "default"},
 			brief{"nets/cluster-alt", "cluster-alt", "eth0"}},
-		{"inline delegates, first entry only",
-			fixture{netconf: `"delegates":[{"cniVersion":"1.0.0","name":"inline","type":"flannel"},{"name":"ignored","type":"x"}]`, noAPI: true},
+		{"inline delegate",
+			fixture{netconf: `"delegates":[{"cniVersion":"1.0.0","name":"inline","type":"flannel"}]`, noAPI: true},
 			brief{"delegates[0]", "inline", "eth0"}},
 		{"inline delegate without name is called cluster",
 			fixture{netconf: `"delegates":[{"type":"flannel"}]`, noAPI: true},
@@ -53,6 +71,77 @@ func TestResolveClusterNetworkSources(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ds, dir := mustResolve(t, tc.fx)
 			if got := briefs(ds, dir); !reflect.DeepEqual(got, []brief{tc.want}) {
+				t.Fatalf("delegates = %+v, want %+v", got, []brief{tc.want})
+			}
+		})
+	}
+}
+
+// In Multus's inline form every entry of delegates is attached, in order,
+// to every pod (types.LoadNetConf, multus.CmdAdd): the first on eth0, the
+// others on net1..; the pod's networks follow, and defaultNetworks, which
+// Multus reads only with clusterNetwork, do not apply.
+func TestResolveInlineDelegatesAreAllAttachedBeforeThePodsNetworks(t *testing.T) {
+	inline := `"delegates":[{"cniVersion":"1.0.0","name":"flannel","type":"flannel"},` +
+		`{"cniVersion":"1.0.0","name":"inline-b","type":"macvlan"},{"cniVersion":"1.0.0","type":"ipvlan"}],"defaultNetworks":["side"]`
+	base := []brief{{"delegates[0]", "flannel", "eth0"}, {"delegates[1]", "inline-b", "net1"}, {"delegates[2]", "delegate-2", "net2"}}
+	for _, tc := range []struct {
+		name string
+		fx   fixture
+		want []brief
+	}{
+		{"pod with a network", fixture{netconf: inline, podNS: "team-a", annotations: map[string]string{annotations.NetworksKey: "net-a"}},
+			append(base, brief{"team-a/net-a", "net-a", "net3"})},
+		{"pod in a system namespace", fixture{netconf: inline, podNS: "kube-system"}, base},
+		{"caller that is not Kubernetes", fixture{netconf: inline, noAPI: true}, base},
+		{"default-network replaces only the first", fixture{netconf: inline, podNS: "nets",
+			annotations: map[string]string{annotations.DefaultNetworkKey: "cluster-alt"}},
+			append([]brief{{"nets/cluster-alt", "cluster-alt", "eth0"}}, base[1:]...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds, api, err := tc.fx.resolve(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := briefs(ds, ""); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("delegates = %+v\nwant %+v", got, tc.want)
+			}
+			for _, get := range api.gets {
+				if get == "kube-system/side" {
+					t.Fatal("defaultNetworks read although clusterNetwork is empty")
+				}
+			}
+		})
+	}
+}
+
+// Multus (k8sclient.getNetDelegate) looks a bare name up as a NAD in
+// multusNamespace first, and falls back to the conf of that name in
+// confDir when the NAD cannot be had, whatever the reason.
+func TestResolveNameOfBothANADAndAConfIsTheNAD(t *testing.T) {
+	nads := standardNADs()
+	nads["kube-system/cluster"] = `{"cniVersion":"1.0.0","name":"cluster-nad","type":"bridge"}`
+	for _, tc := range []struct {
+		name   string
+		noAPI  bool
+		apiErr error
+		want   brief
+	}{
+		{"the NAD wins", false, nil, brief{"kube-system/cluster", "cluster-nad", "eth0"}},
+		{"the conf when the NAD cannot be read", false, apierrors.NewInternalError(errors.New("etcd down")), brief{"file:@/10-cluster.conflist", "cluster", "eth0"}},
+		{"the conf without an API", true, nil, brief{"file:@/10-cluster.conflist", "cluster", "eth0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := fixture{netconf: `"clusterNetwork":"cluster"`, nads: nads, noAPI: tc.noAPI}
+			if !tc.noAPI {
+				fx.podNS = "default"
+			}
+			fx.apiErrs = map[string]error{"kube-system/cluster": tc.apiErr}
+			ds, api, err := fx.resolve(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := briefs(ds, api.confDir); !reflect.DeepEqual(got, []brief{tc.want}) {
 				t.Fatalf("delegates = %+v, want %+v", got, []brief{tc.want})
 			}
 		})
@@ -165,6 +254,31 @@ func TestResolvePassesSelectionRequestsToDelegates(t *testing.T) {
 	}
 }
 
+func TestResolveGivesTheRuntimesRuntimeConfigToEveryDelegate(t *testing.T) {
+	runtime := `"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"mac":"02:00:00:00:00:aa"}`
+	ds, _ := mustResolve(t, fixture{netconf: `"clusterNetwork":"cluster",` + runtime, podNS: "team-a",
+		annotations: map[string]string{annotations.NetworksKey: `[{"name":"net-a","mac":"02:00:00:00:00:05"},{"name":"net-b"}]`}})
+	ports := `"portMappings":[{"containerPort":80,"hostPort":8080,"protocol":"tcp"}]`
+	for i, want := range []string{
+		`{"mac":"02:00:00:00:00:aa",` + ports + `}`,
+		`{"mac":"02:00:00:00:00:05",` + ports + `}`,
+		`{"mac":"02:00:00:00:00:aa",` + ports + `}`,
+	} {
+		got, err := json.Marshal(ds[i].CapabilityArgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s capability args = %s\nwant %s", ds[i].IfName, got, want)
+		}
+	}
+	// A caller that is not Kubernetes gets its runtimeConfig to the cluster network too.
+	ds, _, err := fixture{netconf: `"clusterNetwork":"cluster",` + runtime, noAPI: true}.resolve(t)
+	if err != nil || len(ds) != 1 || ds[0].CapabilityArgs["mac"] != "02:00:00:00:00:aa" {
+		t.Fatalf("resolve without a pod = %+v, %v; want the runtime's runtimeConfig on the cluster network", ds, err)
+	}
+}
+
 func TestResolveInjectsNetConfCNIVersionIntoNADWithoutOne(t *testing.T) {
 	ds, _ := mustResolve(t, fixture{netconf: `"clusterNetwork":"cluster"`, podNS: "team-a",
 		annotations: map[string]string{annotations.NetworksKey: "noversion"}})
@@ -176,26 +290,40 @@ func TestResolveInjectsNetConfCNIVersionIntoNADWithoutOne(t *testing.T) {
 	}
 }
 
-func TestResolveSystemNamespacesGetOnlyTheClusterNetwork(t *testing.T) {
+// Multus v4.2.3 skips only defaultNetworks for a pod in systemNamespaces
+// (k8sclient.GetDefaultNetworks); the pod's own networks and
+// default-network annotations count (TryLoadPodDelegates,
+// tryLoadK8sPodDefaultNetwork).
+func TestResolveSystemNamespacesSkipOnlyDefaultNetworks(t *testing.T) {
 	for _, tc := range []struct {
 		name, netconf, podNS string
+		annotations          map[string]string
+		want                 []brief
 	}{
-		{"kube-system by default", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system"},
-		{"configured systemNamespaces", `"clusterNetwork":"cluster","defaultNetworks":["side"],"systemNamespaces":["infra"]`, "infra"},
+		{"kube-system by default", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system",
+			map[string]string{annotations.NetworksKey: "kube-system/sys-net"},
+			[]brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}, {"kube-system/sys-net", "sys-net", "net1"}}},
+		{"configured systemNamespaces", `"clusterNetwork":"cluster","defaultNetworks":["side"],"systemNamespaces":["infra"]`, "infra",
+			map[string]string{annotations.NetworksKey: "kube-system/sys-net"},
+			[]brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}, {"kube-system/sys-net", "sys-net", "net1"}}},
+		{"default-network override", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system",
+			map[string]string{annotations.NetworksKey: "sys-net@data", annotations.DefaultNetworkKey: "nets/cluster-alt"},
+			[]brief{{"nets/cluster-alt", "cluster-alt", "eth0"}, {"kube-system/sys-net", "sys-net", "data"}}},
+		{"no annotations", `"clusterNetwork":"cluster","defaultNetworks":["side"]`, "kube-system", nil,
+			[]brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ds, api, err := fixture{netconf: tc.netconf, podNS: tc.podNS, annotations: map[string]string{
-				annotations.NetworksKey:       "kube-system/sys-net",
-				annotations.DefaultNetworkKey: "nets/cluster-alt",
-			}}.resolve(t)
+			ds, api, err := fixture{netconf: tc.netconf, podNS: tc.podNS, annotations: tc.annotations}.resolve(t)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := briefs(ds, api.confDir); !reflect.DeepEqual(got, []brief{{"file:@/10-cluster.conflist", "cluster", "eth0"}}) {
-				t.Fatalf("delegates = %+v, want only the cluster network", got)
+			if got := briefs(ds, api.confDir); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("delegates = %+v\nwant %+v", got, tc.want)
 			}
-			if len(api.gets) != 0 {
-				t.Fatalf("read NADs %v for a pod in a system namespace", api.gets)
+			for _, get := range api.gets {
+				if get == "kube-system/side" {
+					t.Fatalf("read defaultNetworks' NAD %s for a pod in a system namespace", get)
+				}
 			}
 		})
 	}
