@@ -129,6 +129,11 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 		if nc.ClusterNetwork != "cbr0" || nc.Kubeconfig != "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig" {
 			t.Errorf("NetConf %+v", nc)
 		}
+		// hostPort and bandwidth reach the cluster network once meta-cni is
+		// the runtime's conf, as they do through Multus's.
+		if !nc.Capabilities["portMappings"] || !nc.Capabilities["bandwidth"] {
+			t.Errorf("capabilities %v, want portMappings and bandwidth declared", nc.Capabilities)
+		}
 		// A busy node must not fill its disk with meta-cni's log.
 		o := nc.LogOptions
 		if nc.LogFile != "/var/log/meta-cni.log" || nc.LogLevel != "info" || nc.LogToStderr != nil || o == nil ||
