@@ -175,7 +175,7 @@ func TestGCReleasesThisNodesAllocationsMissingFromValidAttachments(t *testing.T)
 	if strings.Join(owners, ",") != "elsewhere,live,storage" {
 		t.Fatalf("owners after GC: %v, want elsewhere, live and storage", owners)
 	}
-	if n := len(r.keys("/subnets/10.0.0.0-24/ip/")); n != 3 {
+	if n := len(r.keys("/ipv4/")); n != 3 {
 		t.Fatalf("%d addresses after GC, want 3", n)
 	}
 }
@@ -240,7 +240,7 @@ func TestAllocationRecordsItsHolder(t *testing.T) {
 	r.mustExec("ADD", "rec-ctr", "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_UID=0b7c-11;K8S_POD_INFRA_CONTAINER_ID=rec-ctr", conf)
 	ctx, cancel := ctxTimeout(5 * time.Second)
 	defer cancel()
-	for _, key := range []string{r.prefix + "/subnets/10.0.0.0-24/ip/010.000.000.002", r.prefix + "/owners/rec-ctr/net1"} {
+	for _, key := range []string{r.prefix + "/ipv4/010.000.000.002", r.prefix + "/owners/rec-ctr/net1"} {
 		resp, err := r.cli.Get(ctx, key)
 		if err != nil || len(resp.Kvs) != 1 {
 			t.Fatalf("get %s: %v (%d keys)", key, err, len(resp.Kvs))

@@ -86,8 +86,9 @@ func TestStoreOverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, kv := range resp.Kvs {
-		if !strings.HasSuffix(string(kv.Key), "/cursor") {
+		if !strings.Contains(string(kv.Key), "/cursors/") {
 			t.Errorf("key %s left after DEL", kv.Key)
 		}
 	}
 }
+
