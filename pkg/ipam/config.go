@@ -15,6 +15,10 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
+// MaxRangeSets bounds the range sets of a config: an ADD writes an address
+// key and a cursor per set, plus the owner, in one transaction.
+const MaxRangeSets = 32
+
 // Default timeouts; together they stay under the 10 s a runtime tolerates.
 const (
 	DefaultDialTimeout    = 2 * time.Second
@@ -251,6 +255,9 @@ func parseRangeSets(ij *ipamJSON, runtime [][]rangeJSON, exclude []netip.Prefix,
 	}
 	if len(all) == 0 {
 		return nil, fieldErr("ipam.ranges", "no address range: set ipam.subnet or ipam.ranges")
+	}
+	if len(all) > MaxRangeSets {
+		return nil, fieldErr("ipam.ranges", "%d range sets, at most %d: one ADD writes them all in one etcd transaction, which etcd caps at --max-txn-ops (128 by default)", len(all), MaxRangeSets)
 	}
 	var sets []*RangeSet
 	v4, v6 := 0, 0

@@ -141,3 +141,20 @@ func allocTwo(t *testing.T, s *Store, id string, sets []*RangeSet) {
 	}
 }
 
+// The most range sets a config may have fit in one etcd transaction at
+// etcd's default --max-txn-ops.
+func TestTheMostRangeSetsAConfigMayHaveAllocateInOneTransaction(t *testing.T) {
+	s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
+	var sets []*RangeSet
+	for i := 0; i < MaxRangeSets; i++ {
+		sets = append(sets, mustSet(t, nil, [4]string{fmt.Sprintf("10.%d.0.0/30", i), "", "", ""}))
+	}
+	if got := allocOne(t, s, "many", sets, nil); len(got) != MaxRangeSets {
+		t.Fatalf("ADD over %d range sets got %d addresses", MaxRangeSets, len(got))
+	}
+	_, err := s.Allocate(ctxT(t), Request{Owner: owner("more"), Sets: sets})
+	var rf *RangeFullError
+	if !errors.As(err, &rf) {
+		t.Fatalf("a second ADD over sets of one address each: %v, want the first set full", err)
+	}
+}

@@ -383,5 +383,8 @@ func (s *Store) fail(err error) error {
 	if s.classify != nil {
 		return s.classify(err)
 	}
+	if re := rejected(err); re != nil {
+		return re
+	}
 	return &UnavailableError{Err: err}
 }
