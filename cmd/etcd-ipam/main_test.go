@@ -87,7 +87,8 @@ func TestRepeatedAddReturnsTheSameAddress(t *testing.T) {
 
 func TestStaticAddressesAreReservedFromEverySource(t *testing.T) {
 	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
-	base := map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.50", "exclude": []string{"10.0.0.200/29"}}
+	// The excluded block is kept for static pods, which the opt-in allows.
+	base := map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.50", "exclude": []string{"10.0.0.200/29"}, "staticAnywhereInSubnet": true}
 	conf := r.conf("1.0.0", base)
 	for _, tc := range []struct {
 		name, cid, args, want string

@@ -216,6 +216,9 @@ func FuzzParseConfig(f *testing.F) {
 				if idx, ok := s.RangeFor(a); idx < 0 || !ok {
 					t.Fatalf("static %s accepted outside set %d", a, i)
 				}
+				if !c.StaticAnywhereInSubnet && !s.Allocatable(a) {
+					t.Fatalf("static %s accepted outside the ranges or in an exclusion of set %d", a, i)
+				}
 			}
 		}
 	})
