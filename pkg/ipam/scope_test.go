@@ -72,8 +72,8 @@ func TestGrowingASlash24ToASlash23KeepsItsAllocations(t *testing.T) {
 	seen[static] = "old-static"
 
 	// A repeated ADD under the new config returns what the old one gave.
-	if got := allocOne(t, s, "old-3", slash23, nil); got[0].Addr != netip.MustParseAddr("10.0.0.5") {
-		t.Fatalf("repeat ADD of old-3 under the /23 = %s, want 10.0.0.5", got[0].Addr)
+	if got := allocOne(t, s, "old-3", slash23, nil); got[0].Addr != netip.MustParseAddr("10.0.0.5") || got[0].Subnet.Bits() != 23 {
+		t.Fatalf("repeat ADD of old-3 under the /23 = %s in %s, want 10.0.0.5 in the /23", got[0].Addr, got[0].Subnet)
 	}
 	fresh := *s
 	fresh.claims = newClaims() // a new plugin process, with no hint of its own

@@ -346,8 +346,9 @@ func (s *Store) existing(val []byte, sets []*RangeSet) ([]Assigned, error) {
 	for _, oa := range alloc.Addrs {
 		as := Assigned{Set: -1, Addr: oa.Addr, Subnet: oa.Subnet}
 		for i, set := range sets {
+			// The config's own mask: it may have grown since the ADD.
 			if idx, _ := set.RangeFor(oa.Addr); idx >= 0 {
-				as.Set = i
+				as.Set, as.Subnet = i, set.Ranges[idx].Subnet
 				break
 			}
 		}
