@@ -21,8 +21,9 @@ const DefaultWindow = 64
 const maxAttempts = 64
 
 // Store keeps allocations in etcd: one key per address of a scope, one per
-// owner, and a cursor per range set. Every write is one transaction with create-only guards;
-// there is no lock, no lease and no value holding a whole pool.
+// owner, and a cursor per range set. Every write is one transaction with
+// create-only guards; there is no lock, no lease and no value holding a
+// whole pool.
 type Store struct {
 	KV       KV
 	Prefix   string
@@ -115,7 +116,7 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			p.next, p.stop = iter.Pull(set.Windows(hint, s.window()))
 			if w, ok := p.next(); ok {
 				p.prefetch = &w
-				ops = append(ops, s.windowGet(set, w, true))
+				ops = append(ops, s.windowGet(w, true))
 			}
 			continue
 		}
@@ -256,7 +257,7 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 			}
 			return &RangeFullError{RangeSet: p.set.String(), Size: p.set.Size()}
 		}
-		resp, err := s.txn(ctx, nil, []Op{s.windowGet(p.set, w, serializable)}, nil)
+		resp, err := s.txn(ctx, nil, []Op{s.windowGet(w, serializable)}, nil)
 		if err != nil {
 			return err
 		}
@@ -268,7 +269,7 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 
 // windowGet reads which addresses of w are taken: one key range covering
 // exactly the window, keys only.
-func (s *Store) windowGet(set *RangeSet, w Window, serializable bool) Op {
+func (s *Store) windowGet(w Window, serializable bool) Op {
 	start, end := s.scope().WindowRange(w.First, w.Last)
 	return Op{Kind: OpGetKind, Key: start, End: end, KeysOnly: true, Serializable: serializable}
 }
