@@ -116,3 +116,40 @@ func TestHelmValuesExampleRenders(t *testing.T) {
 		t.Errorf("rendered chart lacks the values:\n%s", out)
 	}
 }
+
+// The static pod asks for an address its network's etcd-ipam accepts: one
+// outside the dynamic range needs the NAD to opt in.
+func TestStaticPodExampleAddressIsAcceptedByItsNetwork(t *testing.T) {
+	var pod corev1.Pod
+	var nad nadv1.NetworkAttachmentDefinition
+	for file, v := range map[string]any{"pod-static-ip.yaml": &pod, "nad-macvlan-etcd-ipam.yaml": &nad} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.UnmarshalStrict(data, v); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	sels, err := annotations.ParseNetworks(pod.Annotations[annotations.NetworksKey], pod.Namespace)
+	if err != nil || len(sels) != 1 || sels[0].Name != nad.Name || len(sels[0].IPs) == 0 {
+		t.Fatalf("pod-static-ip.yaml asks for %+v (%v), want static IPs on %s", sels, err, nad.Name)
+	}
+	var list struct {
+		Plugins []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal([]byte(nad.Spec.Config), &list); err != nil {
+		t.Fatal(err)
+	}
+	plugin := list.Plugins[0]
+	plugin["name"], plugin["cniVersion"] = nad.Name, "1.0.0"
+	plugin["runtimeConfig"] = map[string]any{"ips": sels[0].IPs}
+	conf, _ := json.Marshal(plugin)
+	cfg, err := ipam.ParseConfig(conf, "")
+	if err != nil {
+		t.Fatalf("etcd-ipam refuses the pod's %v: %v", sels[0].IPs, err)
+	}
+	if len(cfg.Static) != 1 {
+		t.Fatalf("static = %v", cfg.Static)
+	}
+}

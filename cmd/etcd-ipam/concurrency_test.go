@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,13 +98,7 @@ func assertExact(t *testing.T, r *rig, allocs []allocation, want int) {
 		t.Fatalf("%d addresses handed out, want %d", len(allocs), want)
 	}
 	owners := r.keys("/owners/")
-	ipKeys := r.keys("/subnets/")
-	var addrKeys int
-	for _, k := range ipKeys {
-		if strings.Contains(k, "/ip/") {
-			addrKeys++
-		}
-	}
+	addrKeys := len(r.keys("/ipv4/"))
 	if len(owners) != want || addrKeys != want {
 		t.Fatalf("etcd holds %d owners and %d address keys, want %d each", len(owners), addrKeys, want)
 	}
@@ -138,8 +131,8 @@ func TestSixteenProcessesFillOneSlash24WithoutDuplicates(t *testing.T) {
 	if left := r.allocationKeys(); len(left) != 0 {
 		t.Fatalf("%d keys left after DEL of everything: %v", len(left), left)
 	}
-	if cursors := r.keys("/"); len(cursors) != 1 || !strings.HasSuffix(cursors[0], "/subnets/10.20.0.0-24/cursor") {
-		t.Fatalf("after DEL of everything the prefix holds %v, want only the pool cursor", cursors)
+	if cursors := r.keys("/"); len(cursors) != 1 || cursors[0] != r.prefix+"/cursors/10.20.0.1-10.20.0.254" {
+		t.Fatalf("after DEL of everything the prefix holds %v, want only the range set's cursor", cursors)
 	}
 }
 

@@ -143,12 +143,12 @@ func (r *rig) keys(sub string) []string {
 	return out
 }
 
-// allocationKeys is every key but the per-pool cursors, which hold a
+// allocationKeys is every key but the per-range-set cursors, which hold a
 // search hint and no allocation.
 func (r *rig) allocationKeys() []string {
 	var out []string
 	for _, k := range r.keys("/") {
-		if !strings.HasSuffix(k, "/cursor") {
+		if !strings.Contains(k, "/cursors/") {
 			out = append(out, k)
 		}
 	}

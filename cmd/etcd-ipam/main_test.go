@@ -87,7 +87,8 @@ func TestRepeatedAddReturnsTheSameAddress(t *testing.T) {
 
 func TestStaticAddressesAreReservedFromEverySource(t *testing.T) {
 	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
-	base := map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.50", "exclude": []string{"10.0.0.200/29"}}
+	// The excluded block is kept for static pods, which the opt-in allows.
+	base := map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.50", "exclude": []string{"10.0.0.200/29"}, "staticAnywhereInSubnet": true}
 	conf := r.conf("1.0.0", base)
 	for _, tc := range []struct {
 		name, cid, args, want string
@@ -175,7 +176,7 @@ func TestGCReleasesThisNodesAllocationsMissingFromValidAttachments(t *testing.T)
 	if strings.Join(owners, ",") != "elsewhere,live,storage" {
 		t.Fatalf("owners after GC: %v, want elsewhere, live and storage", owners)
 	}
-	if n := len(r.keys("/subnets/10.0.0.0-24/ip/")); n != 3 {
+	if n := len(r.keys("/ipv4/")); n != 3 {
 		t.Fatalf("%d addresses after GC, want 3", n)
 	}
 }
@@ -240,7 +241,7 @@ func TestAllocationRecordsItsHolder(t *testing.T) {
 	r.mustExec("ADD", "rec-ctr", "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_UID=0b7c-11;K8S_POD_INFRA_CONTAINER_ID=rec-ctr", conf)
 	ctx, cancel := ctxTimeout(5 * time.Second)
 	defer cancel()
-	for _, key := range []string{r.prefix + "/subnets/10.0.0.0-24/ip/010.000.000.002", r.prefix + "/owners/rec-ctr/net1"} {
+	for _, key := range []string{r.prefix + "/ipv4/010.000.000.002", r.prefix + "/owners/rec-ctr/net1"} {
 		resp, err := r.cli.Get(ctx, key)
 		if err != nil || len(resp.Kvs) != 1 {
 			t.Fatalf("get %s: %v (%d keys)", key, err, len(resp.Kvs))

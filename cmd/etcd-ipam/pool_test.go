@@ -14,7 +14,7 @@ import (
 
 func TestPoolSubcommandShowsUsedFreeAndHolders(t *testing.T) {
 	r := newRig(t, testenv.StartEtcdClusterRetry(t, 1, nil))
-	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.29", "exclude": []string{"10.0.0.20"}})
+	conf := r.conf("1.0.0", map[string]any{"subnet": "10.0.0.0/24", "rangeStart": "10.0.0.10", "rangeEnd": "10.0.0.29", "exclude": []string{"10.0.0.20"}, "staticAnywhereInSubnet": true})
 	r.mustExec("ADD", "web-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0", conf)
 	r.mustExec("ADD", "db-ctr", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=db-0", conf)
 	r.mustExec("ADD", "static-ctr", "K8S_POD_NAMESPACE=ops;K8S_POD_NAME=probe;IP=10.0.0.200", conf)

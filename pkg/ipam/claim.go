@@ -64,7 +64,7 @@ func (c *claims) drop(key string) {
 
 // choose claims an address from free: the first one, keeping allocation
 // order, or after a lost race a random one, spreading the contenders.
-func (c *claims) choose(pool Pool, free []netip.Addr, random bool) (netip.Addr, string, bool) {
+func (c *claims) choose(scope Scope, free []netip.Addr, random bool) (netip.Addr, string, bool) {
 	if len(free) == 0 {
 		return netip.Addr{}, "", false
 	}
@@ -74,7 +74,7 @@ func (c *claims) choose(pool Pool, free []netip.Addr, random bool) (netip.Addr, 
 	}
 	for i := range free {
 		a := free[(start+i)%len(free)]
-		if key := pool.IPKey(a); c.take(key) {
+		if key := scope.IPKey(a); c.take(key) {
 			return a, key, true
 		}
 	}

@@ -15,6 +15,10 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
+// MaxRangeSets bounds the range sets of a config: an ADD writes an address
+// key and a cursor per set, plus the owner, in one transaction.
+const MaxRangeSets = 32
+
 // Default timeouts; together they stay under the 10 s a runtime tolerates.
 const (
 	DefaultDialTimeout    = 2 * time.Second
@@ -32,11 +36,14 @@ type Config struct {
 	Network    string // the scope that separates L2 domains reusing a CIDR
 	NodeName   string
 	// Static maps a range set index to the address requested for it.
-	Static           map[int]netip.Addr
-	Pod              PodArgs
-	Etcd             EtcdConfig
-	ValidAttachments []types.GCAttachment
-	RawPrevResult    map[string]any
+	Static map[int]netip.Addr
+	// StaticAnywhereInSubnet lets a requested address lie outside every
+	// range or in an exclusion, as long as a configured subnet holds it.
+	StaticAnywhereInSubnet bool
+	Pod                    PodArgs
+	Etcd                   EtcdConfig
+	ValidAttachments       []types.GCAttachment
+	RawPrevResult          map[string]any
 	// Log is where the plugin's logs go: the ipam block's logFile,
 	// logLevel, logToStderr and logOptions.
 	Log pluginlog.Config
@@ -76,18 +83,20 @@ type rangeJSON struct {
 type ipamJSON struct {
 	Type string `json:"type"`
 	rangeJSON
-	Ranges      [][]rangeJSON      `json:"ranges"`
-	Routes      []json.RawMessage  `json:"routes"`
-	DNS         types.DNS          `json:"dns"`
-	Exclude     []string           `json:"exclude"`
-	Network     string             `json:"network"`
-	NodeName    string             `json:"nodeName"`
-	Etcd        *etcdJSON          `json:"etcd"`
-	EtcdConfig  *legacyEtcdJSON    `json:"etcdConfig"`
-	LogFile     string             `json:"logFile"`
-	LogLevel    string             `json:"logLevel"`
-	LogToStderr *bool              `json:"logToStderr"`
-	LogOptions  *pluginlog.Options `json:"logOptions"`
+	Ranges  [][]rangeJSON     `json:"ranges"`
+	Routes  []json.RawMessage `json:"routes"`
+	DNS     types.DNS         `json:"dns"`
+	Exclude []string          `json:"exclude"`
+	Network string            `json:"network"`
+	// StaticAnywhereInSubnet: see Config.
+	StaticAnywhereInSubnet bool               `json:"staticAnywhereInSubnet"`
+	NodeName               string             `json:"nodeName"`
+	Etcd                   *etcdJSON          `json:"etcd"`
+	EtcdConfig             *legacyEtcdJSON    `json:"etcdConfig"`
+	LogFile                string             `json:"logFile"`
+	LogLevel               string             `json:"logLevel"`
+	LogToStderr            *bool              `json:"logToStderr"`
+	LogOptions             *pluginlog.Options `json:"logOptions"`
 }
 
 // validScope accepts letters, digits, '.', '_' and '-', at most 253, with a
@@ -184,7 +193,8 @@ func ParseConfig(stdin []byte, cniArgs string) (*Config, error) {
 	for i, s := range rc.IPs {
 		requested = append(requested, requestedAddr{fmt.Sprintf("runtimeConfig.ips[%d]", i), s})
 	}
-	if c.Static, err = assignStatic(requested, c.RangeSets); err != nil {
+	c.StaticAnywhereInSubnet = n.IPAM.StaticAnywhereInSubnet
+	if c.Static, err = assignStatic(requested, c.RangeSets, c.Exclude, c.StaticAnywhereInSubnet); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -251,6 +261,9 @@ func parseRangeSets(ij *ipamJSON, runtime [][]rangeJSON, exclude []netip.Prefix,
 	}
 	if len(all) == 0 {
 		return nil, fieldErr("ipam.ranges", "no address range: set ipam.subnet or ipam.ranges")
+	}
+	if len(all) > MaxRangeSets {
+		return nil, fieldErr("ipam.ranges", "%d range sets, at most %d: one ADD writes them all in one etcd transaction, which etcd caps at --max-txn-ops (128 by default)", len(all), MaxRangeSets)
 	}
 	var sets []*RangeSet
 	v4, v6 := 0, 0

@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -166,6 +167,27 @@ func TestParseConfigNamesTheBadField(t *testing.T) {
 	}
 }
 
+// One ADD writes every range set in one etcd transaction, which etcd caps
+// at --max-txn-ops (128 by default): a config that needs more is a config
+// error, said at parse time, not an etcd refusal at ADD.
+func TestParseConfigRefusesMoreRangeSetsThanOneTransactionHolds(t *testing.T) {
+	conf := func(n int) []byte {
+		var sets []string
+		for i := 0; i < n; i++ {
+			sets = append(sets, fmt.Sprintf(`[{"subnet":"10.%d.0.0/24"}]`, i))
+		}
+		return []byte(`{"cniVersion":"1.0.0","name":"n","ipam":{"ranges":[` + strings.Join(sets, ",") + `],` + etcdBlock + `}}`)
+	}
+	if _, err := ParseConfig(conf(MaxRangeSets), ""); err != nil {
+		t.Fatalf("%d range sets: %v", MaxRangeSets, err)
+	}
+	_, err := ParseConfig(conf(64), "")
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "ipam.ranges" || cniError(err).Code != 7 {
+		t.Fatalf("64 range sets: %v, want code 7 naming ipam.ranges", err)
+	}
+}
+
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"cniVersion":"1.0.0","name":"n","ipam":{"subnet":"10.0.0.0/24","exclude":["10.0.0.5"],`+etcdBlock+`}}`), "IP=10.0.0.7")
 	f.Add([]byte(`{"cniVersion":"1.0.0","ipam":{"ranges":[[{"subnet":"fd00::/120","rangeStart":"fd00::10"}]],"etcdConfig":{"etcdURL":"http://a:1"}}}`), "")
@@ -193,6 +215,9 @@ func FuzzParseConfig(f *testing.F) {
 			if a, ok := c.Static[i]; ok {
 				if idx, ok := s.RangeFor(a); idx < 0 || !ok {
 					t.Fatalf("static %s accepted outside set %d", a, i)
+				}
+				if !c.StaticAnywhereInSubnet && !s.Allocatable(a) {
+					t.Fatalf("static %s accepted outside the ranges or in an exclusion of set %d", a, i)
 				}
 			}
 		}

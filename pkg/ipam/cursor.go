@@ -9,10 +9,10 @@ import (
 // maxCandidates bounds the free addresses a cursor names.
 const maxCandidates = 32
 
-// cursor is the value of a pool's cursor key: the last address handed out,
-// then addresses its writer saw free after it. The next allocation tries the
-// first candidate with no window read; the create-only guard catches a
-// stale one, so the list is only ever a hint.
+// cursor is the value of a range set's cursor key: the last address handed
+// out, then addresses its writer saw free after it. The next allocation
+// tries the first candidate with no window read; the create-only guard
+// catches a stale one, so the list is only ever a hint.
 type cursor struct {
 	last netip.Addr
 	next []netip.Addr

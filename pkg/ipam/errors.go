@@ -57,6 +57,18 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// RejectedError is a request etcd refused as invalid, such as a
+// transaction that names a key twice or holds more operations than
+// --max-txn-ops allows. Sent again it fails again, so it is no "try again
+// later": it is a bug, or an etcd limit below what the config needs.
+type RejectedError struct{ Err *EtcdError }
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("etcd refused the request as invalid, and would refuse it again: %v", e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
+
 // ContendedError is an operation that lost every race it ran; like an
 // unreachable etcd, it is worth retrying later.
 type ContendedError struct {
@@ -114,6 +126,7 @@ func cniError(err error) *types.Error {
 		te  *types.Error
 		ce  *ConfigError
 		ue  *UnavailableError
+		re  *RejectedError
 		cd  *ContendedError
 		rf  *RangeFullError
 		oe  *OwnedError
@@ -126,6 +139,8 @@ func cniError(err error) *types.Error {
 		return te
 	case errors.As(err, &ce):
 		return types.NewError(types.ErrInvalidNetworkConfig, "invalid etcd-ipam config: "+ce.Error(), "")
+	case errors.As(err, &re):
+		return types.NewError(types.ErrInternal, msg, "")
 	case errors.As(err, &ue), errors.As(err, &cd):
 		return types.NewError(types.ErrTryAgainLater, msg, "")
 	case errors.As(err, &rf):

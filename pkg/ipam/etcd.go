@@ -99,7 +99,20 @@ func (e *Etcd) classify(err error) error {
 	if errors.As(err, &ee) && (ee.Code == codeUnauthenticated || ee.Code == codePermissionDenied) {
 		return fieldErr("ipam.etcd", "etcd rejected the request: %v", ee)
 	}
+	if re := rejected(err); re != nil {
+		return re
+	}
 	return &UnavailableError{Endpoints: e.Endpoints, Err: err}
+}
+
+// rejected is the RejectedError of a request etcd refused as invalid, or
+// nil: such a request is never worth sending again.
+func rejected(err error) error {
+	var ee *EtcdError
+	if errors.As(err, &ee) && (ee.Code == codeInvalidArgument || ee.Code == codeOutOfRange) {
+		return &RejectedError{Err: ee}
+	}
+	return nil
 }
 
 // transient reports whether a request may be retried within the deadline.

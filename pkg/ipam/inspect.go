@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +20,8 @@ import (
 // of it is used, and who holds each address of its subnets.
 type PoolReport struct {
 	RangeSet    string      `json:"rangeSet"`
-	Pools       []string    `json:"pools"`
+	Scope       string      `json:"scope"`
+	Subnets     []string    `json:"subnets"`
 	Allocatable uint64      `json:"allocatable"`
 	Used        uint64      `json:"used"`
 	Free        uint64      `json:"free"`
@@ -26,21 +29,21 @@ type PoolReport struct {
 }
 
 // Inspect reads the pools of a config. Entries include every address held
-// in the set's subnets, also those handed out by other configs or requested
-// statically outside the range; Used counts only the set's own addresses.
+// in the set's subnets, also those handed out by other configs (whatever
+// their mask) or requested statically outside the range; Used counts only
+// the set's own addresses.
 func Inspect(ctx context.Context, s *Store, cfg *Config) ([]PoolReport, error) {
 	var out []PoolReport
+	scope := NewScope(cfg.Etcd.Prefix, cfg.Network)
 	for _, set := range cfg.RangeSets {
-		rep := PoolReport{RangeSet: set.String(), Allocatable: set.Size(), Entries: []PoolEntry{}}
-		seen := map[string]bool{}
+		rep := PoolReport{RangeSet: set.String(), Scope: scope.Key, Allocatable: set.Size(), Entries: []PoolEntry{}}
+		var subnets []netip.Prefix
 		for _, r := range set.Ranges {
-			pool := NewPool(cfg.Etcd.Prefix, cfg.Network, r.Subnet)
-			if seen[pool.Key] {
-				continue
-			}
-			seen[pool.Key] = true
-			rep.Pools = append(rep.Pools, pool.Key)
-			entries, err := s.List(ctx, pool)
+			subnets = append(subnets, r.Subnet)
+		}
+		for _, subnet := range coveringSubnets(subnets) {
+			rep.Subnets = append(rep.Subnets, subnet.String())
+			entries, err := s.List(ctx, Pool{Scope: scope, Subnet: subnet})
 			if err != nil {
 				return nil, err
 			}
@@ -94,7 +97,7 @@ func PoolCommand(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	for _, rep := range reports {
-		fmt.Fprintf(stdout, "range set %s\n  pools: %v\n  allocatable %d, used %d, free %d\n", rep.RangeSet, rep.Pools, rep.Allocatable, rep.Used, rep.Free)
+		fmt.Fprintf(stdout, "range set %s\n  scope %s, subnets %s\n  allocatable %d, used %d, free %d\n", rep.RangeSet, rep.Scope, strings.Join(rep.Subnets, ", "), rep.Allocatable, rep.Used, rep.Free)
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ADDRESS\tPOD\tCONTAINER\tIFNAME\tNODE\tSINCE")
 		for _, en := range rep.Entries {

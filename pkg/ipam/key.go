@@ -10,42 +10,107 @@ import (
 // DefaultPrefix is where allocations live when the config names no prefix.
 const DefaultPrefix = "/meta-cni/ipam"
 
-// Pool is the etcd key space of one subnet in one scope. Allocations are
-// keyed by subnet, not by network config, so two configs that share a subnet
-// with different ranges can never hand out the same address.
-type Pool struct {
-	Key    string // <prefix>/subnets/<cidr> or <prefix>/networks/<network>/subnets/<cidr>
-	Subnet netip.Prefix
+// Scope is the key space of one L2 domain. An address has exactly one key
+// in it, whatever mask a config gives the address, so configs whose subnets
+// overlap (a /29 and a /28, a /24 grown to a /23) see each other's
+// allocations. An explicit network separates L2 domains that reuse
+// addresses.
+type Scope struct {
+	Key string // <prefix>, or <prefix>/networks/<network>
 }
 
-// NewPool names the pool of subnet; network, when set, separates L2 domains
-// that reuse a CIDR.
-func NewPool(prefix, network string, subnet netip.Prefix) Pool {
-	seg := subnet.Addr().String() + "-" + strconv.Itoa(subnet.Bits())
+// NewScope is the scope of network under prefix; "" is the default scope.
+func NewScope(prefix, network string) Scope {
 	if network == "" {
-		return Pool{Key: prefix + "/subnets/" + seg, Subnet: subnet}
+		return Scope{Key: prefix}
 	}
-	return Pool{Key: prefix + "/networks/" + network + "/subnets/" + seg, Subnet: subnet}
+	return Scope{Key: prefix + "/networks/" + network}
 }
 
-// IPPrefix is the key prefix of every address key in the pool.
-func (p Pool) IPPrefix() string { return p.Key + "/ip/" }
+// familyPrefix keeps each family's keys apart, so a window read of IPv4
+// keys can never range over IPv6 ones.
+func (s Scope) familyPrefix(is4 bool) string {
+	if is4 {
+		return s.Key + "/ipv4/"
+	}
+	return s.Key + "/ipv6/"
+}
 
 // IPKey is the key of one address. The fixed-width form makes key order
 // address order, so a range read over keys is a read over an address window.
-func (p Pool) IPKey(a netip.Addr) string { return p.IPPrefix() + fixedWidth(a) }
-
-// CursorKey holds the last address handed out, where the next search starts.
-func (p Pool) CursorKey() string { return p.Key + "/cursor" }
+func (s Scope) IPKey(a netip.Addr) string { return s.familyPrefix(a.Is4()) + fixedWidth(a) }
 
 // WindowRange is the [start, end) key range of the addresses first..last.
-func (p Pool) WindowRange(first, last netip.Addr) (string, string) {
-	return p.IPKey(first), p.IPKey(last) + "\x00"
+func (s Scope) WindowRange(first, last netip.Addr) (string, string) {
+	return s.IPKey(first), s.IPKey(last) + "\x00"
+}
+
+// CursorKey holds where the next search of one range set starts. It is per
+// range set, so one transaction that allocates from several sets, even in
+// one subnet, writes each cursor once.
+func (s Scope) CursorKey(set *RangeSet) string {
+	parts := make([]string, len(set.Ranges))
+	for i, r := range set.Ranges {
+		parts[i] = r.Start.String() + "-" + r.End.String()
+	}
+	return s.Key + "/cursors/" + strings.Join(parts, ",")
+}
+
+// AddrFromKey reads the address from an address key of this scope.
+func (s Scope) AddrFromKey(key string) (netip.Addr, error) {
+	for _, is4 := range []bool{true, false} {
+		tail, ok := strings.CutPrefix(key, s.familyPrefix(is4))
+		if !ok {
+			continue
+		}
+		a, err := parseFixedWidth(tail)
+		if err == nil && a.Is4() != is4 {
+			err = fmt.Errorf("key %q holds %s under the other family", key, a)
+		}
+		return a, err
+	}
+	return netip.Addr{}, fmt.Errorf("key %q is not an address key of scope %s", key, s.Key)
+}
+
+// Pool is one subnet's addresses in a scope: a run of the scope's address
+// keys, not a key space of its own.
+type Pool struct {
+	Scope
+	Subnet netip.Prefix
+}
+
+// NewPool is subnet in the scope of network under prefix.
+func NewPool(prefix, network string, subnet netip.Prefix) Pool {
+	return Pool{Scope: NewScope(prefix, network), Subnet: subnet.Masked()}
+}
+
+// KeyRange is the [start, end) key range of every address of the subnet.
+func (p Pool) KeyRange() (string, string) {
+	return p.WindowRange(p.Subnet.Addr(), lastAddr(p.Subnet))
 }
 
 // OwnerKey holds the addresses one container interface owns.
 func OwnerKey(prefix, containerID, ifName string) string {
 	return prefix + "/owners/" + containerID + "/" + ifName
+}
+
+// coveringSubnets drops every subnet that another in the list contains, so
+// that reading each one reads no address twice.
+func coveringSubnets(in []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for i, p := range in {
+		covered := false
+		for j, q := range in {
+			if i != j && q.Bits() <= p.Bits() && q.Contains(p.Addr()) && (q.Bits() < p.Bits() || j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // fixedWidth writes IPv4 as 010.000.000.001 and IPv6 fully expanded.
@@ -75,13 +140,4 @@ func parseFixedWidth(s string) (netip.Addr, error) {
 		b[i] = byte(n)
 	}
 	return netip.AddrFrom4(b), nil
-}
-
-// AddrFromKey reads the address from an address key of this pool.
-func (p Pool) AddrFromKey(key string) (netip.Addr, error) {
-	tail, ok := strings.CutPrefix(key, p.IPPrefix())
-	if !ok {
-		return netip.Addr{}, fmt.Errorf("key %q is not in pool %s", key, p.Key)
-	}
-	return parseFixedWidth(tail)
 }

@@ -37,7 +37,7 @@ func TestIPKeyOrderIsAddressOrder(t *testing.T) {
 }
 
 func TestWindowRangeCoversExactlyTheWindow(t *testing.T) {
-	p := NewPool("/x", "", netip.MustParsePrefix("10.0.0.0/16"))
+	p := NewScope("/x", "")
 	start, end := p.WindowRange(netip.MustParseAddr("10.0.0.10"), netip.MustParseAddr("10.0.0.20"))
 	for a, in := range map[string]bool{"10.0.0.9": false, "10.0.0.10": true, "10.0.0.20": true, "10.0.0.21": false, "10.0.0.200": false} {
 		k := p.IPKey(netip.MustParseAddr(a))
@@ -47,19 +47,71 @@ func TestWindowRangeCoversExactlyTheWindow(t *testing.T) {
 	}
 }
 
-func TestPoolKeysAreScopedBySubnetAndNetwork(t *testing.T) {
-	s := netip.MustParsePrefix("10.10.20.0/24")
-	if got := NewPool("/meta-cni/ipam", "", s).IPKey(netip.MustParseAddr("10.10.20.5")); got != "/meta-cni/ipam/subnets/10.10.20.0-24/ip/010.010.020.005" {
-		t.Errorf("IPKey = %q", got)
+// One key per address per scope, whatever the mask: a /29 and a /28 over the
+// same addresses name the same key, another network scope names another.
+func TestAddressKeysAreScopedByNetworkNotByMask(t *testing.T) {
+	a := netip.MustParseAddr("10.10.20.5")
+	narrow := NewPool("/meta-cni/ipam", "", netip.MustParsePrefix("10.10.20.0/29"))
+	wide := NewPool("/meta-cni/ipam", "", netip.MustParsePrefix("10.10.20.0/23"))
+	if got := narrow.IPKey(a); got != "/meta-cni/ipam/ipv4/010.010.020.005" || wide.IPKey(a) != got {
+		t.Errorf("IPKey = %q (/29) and %q (/23), want both /meta-cni/ipam/ipv4/010.010.020.005", got, wide.IPKey(a))
 	}
-	a, b := NewPool("/p", "", s), NewPool("/p", "rack-a", s)
-	if a.Key == b.Key || strings.HasPrefix(b.IPPrefix(), a.IPPrefix()) || strings.HasPrefix(a.IPPrefix(), b.IPPrefix()) {
-		t.Errorf("network scope does not separate pools: %q vs %q", a.Key, b.Key)
+	if got := NewScope("/p", "").IPKey(netip.MustParseAddr("fd00::5")); got != "/p/ipv6/fd00:0000:0000:0000:0000:0000:0000:0005" {
+		t.Errorf("IPv6 IPKey = %q", got)
+	}
+	def, rack := NewScope("/p", ""), NewScope("/p", "rack-a")
+	if def.IPKey(a) == rack.IPKey(a) || strings.HasPrefix(rack.IPKey(a), def.Key+"/ipv4/") {
+		t.Errorf("network scope does not separate keys: %q vs %q", def.IPKey(a), rack.IPKey(a))
+	}
+	if _, err := def.AddrFromKey(rack.IPKey(a)); err == nil {
+		t.Error("a key of another scope parsed as ours")
 	}
 	if OwnerKey("/p", "abc", "net1") != "/p/owners/abc/net1" {
 		t.Errorf("OwnerKey = %q", OwnerKey("/p", "abc", "net1"))
 	}
-	if _, err := a.AddrFromKey(b.IPKey(netip.MustParseAddr("10.10.20.5"))); err == nil {
-		t.Error("a key of another pool parsed as ours")
+	// A pool's key range is exactly its subnet's addresses.
+	start, end := narrow.KeyRange()
+	for s, in := range map[string]bool{"10.10.20.0": true, "10.10.20.7": true, "10.10.20.8": false, "10.10.19.255": false} {
+		k := wide.IPKey(netip.MustParseAddr(s))
+		if got := k >= start && k < end; got != in {
+			t.Errorf("%s in the /29's key range = %v, want %v", s, got, in)
+		}
+	}
+}
+
+// An IPv4 window read never reaches an IPv6 key, even one whose expanded
+// form starts with the same digits.
+func TestIPv4WindowNeverCoversAnIPv6Key(t *testing.T) {
+	s := NewScope("/p", "")
+	start, end := s.WindowRange(netip.MustParseAddr("10.255.255.200"), netip.MustParseAddr("11.0.0.10"))
+	k := s.IPKey(netip.MustParseAddr("100::1"))
+	if k >= start && k < end {
+		t.Fatalf("IPv6 key %q falls in the IPv4 window [%q, %q)", k, start, end)
+	}
+}
+
+func TestCursorKeyIsPerRangeSet(t *testing.T) {
+	a := mustSet(t, nil, [4]string{"10.0.0.0/24", "10.0.0.10", "10.0.0.19", ""})
+	b := mustSet(t, nil, [4]string{"10.0.0.0/24", "10.0.0.20", "10.0.0.29", ""})
+	s := NewScope("/p", "")
+	if s.CursorKey(a) == s.CursorKey(b) {
+		t.Fatalf("two range sets in one subnet share the cursor %q", s.CursorKey(a))
+	}
+	if got := s.CursorKey(a); got != "/p/cursors/10.0.0.10-10.0.0.19" {
+		t.Errorf("CursorKey = %q", got)
+	}
+}
+
+func TestCoveringSubnetsDropsContainedAndRepeatedOnes(t *testing.T) {
+	var in []netip.Prefix
+	for _, s := range []string{"10.0.0.0/24", "10.0.0.0/23", "10.0.1.0/25", "10.0.0.0/23", "fd00::/64", "10.9.0.0/24"} {
+		in = append(in, netip.MustParsePrefix(s))
+	}
+	var got []string
+	for _, p := range coveringSubnets(in) {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/23 fd00::/64 10.9.0.0/24" {
+		t.Fatalf("coveringSubnets = %v", got)
 	}
 }

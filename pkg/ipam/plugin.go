@@ -249,18 +249,18 @@ func cmdStatus(args *skel.CmdArgs) error {
 	return nil
 }
 
-// Pools lists the distinct pools a config allocates from.
+// Pools lists the subnets a config allocates from, each once: a subnet
+// inside another one of the config is read with it.
 func Pools(cfg *Config) []Pool {
-	var out []Pool
-	seen := map[string]bool{}
+	var subnets []netip.Prefix
 	for _, set := range cfg.RangeSets {
 		for _, r := range set.Ranges {
-			p := NewPool(cfg.Etcd.Prefix, cfg.Network, r.Subnet)
-			if !seen[p.Key] {
-				seen[p.Key] = true
-				out = append(out, p)
-			}
+			subnets = append(subnets, r.Subnet)
 		}
+	}
+	var out []Pool
+	for _, p := range coveringSubnets(subnets) {
+		out = append(out, NewPool(cfg.Etcd.Prefix, cfg.Network, p))
 	}
 	return out
 }

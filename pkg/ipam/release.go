@@ -113,19 +113,20 @@ type PoolEntry struct {
 	Record
 }
 
-// List reads every allocated address of a pool, a page at a time. It reads
-// the whole pool, so it serves inspection and GC, never ADD.
+// List reads every allocated address of a pool's subnet in its scope, a
+// page at a time, whichever config handed it out. It reads the whole
+// subnet, so it serves inspection and GC, never ADD.
 func (s *Store) List(ctx context.Context, pool Pool) ([]PoolEntry, error) {
 	var out []PoolEntry
-	key, end := pool.IPPrefix(), prefixEnd(pool.IPPrefix())
+	key, end := pool.KeyRange()
 	for {
 		resp, err := s.txn(ctx, nil, []Op{GetRange(key, end, 512)}, nil)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list %s under %s: %w", pool.Subnet, pool.Key, err)
 		}
 		r := resp.Responses[0]
 		for _, kv := range r.Kvs {
-			out = append(out, entry(pool, kv))
+			out = append(out, entry(pool.Scope, kv))
 		}
 		if !r.More || len(r.Kvs) == 0 {
 			return out, nil
@@ -134,8 +135,8 @@ func (s *Store) List(ctx context.Context, pool Pool) ([]PoolEntry, error) {
 	}
 }
 
-func entry(pool Pool, kv KeyValue) PoolEntry {
-	a, _ := pool.AddrFromKey(string(kv.Key))
+func entry(scope Scope, kv KeyValue) PoolEntry {
+	a, _ := scope.AddrFromKey(string(kv.Key))
 	rec, _ := decodeRecord(kv.Value)
 	return PoolEntry{Addr: a, Record: rec}
 }

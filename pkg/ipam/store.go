@@ -20,9 +20,10 @@ const DefaultWindow = 64
 // race costs one, and the deadline bounds them too.
 const maxAttempts = 64
 
-// Store keeps allocations in etcd: one key per address, one per owner, and a
-// cursor per pool. Every write is one transaction with create-only guards;
-// there is no lock, no lease and no value holding a whole pool.
+// Store keeps allocations in etcd: one key per address of a scope, one per
+// owner, and a cursor per range set. Every write is one transaction with
+// create-only guards; there is no lock, no lease and no value holding a
+// whole pool.
 type Store struct {
 	KV       KV
 	Prefix   string
@@ -78,7 +79,7 @@ type pick struct {
 	stop  func()
 }
 
-func (s *Store) pool(subnet netip.Prefix) Pool { return NewPool(s.Prefix, s.Network, subnet) }
+func (s *Store) scope() Scope { return NewScope(s.Prefix, s.Network) }
 
 func (s *Store) ownerKey(r Record) string { return OwnerKey(s.Prefix, r.ContainerID, r.IfName) }
 
@@ -115,13 +116,11 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			p.next, p.stop = iter.Pull(set.Windows(hint, s.window()))
 			if w, ok := p.next(); ok {
 				p.prefetch = &w
-				ops = append(ops, s.windowGet(set, w, true))
+				ops = append(ops, s.windowGet(w, true))
 			}
 			continue
 		}
-		for _, r := range set.Ranges {
-			ops = append(ops, Op{Kind: OpGetKind, Key: s.pool(r.Subnet).CursorKey(), Serializable: true})
-		}
+		ops = append(ops, Op{Kind: OpGetKind, Key: s.scope().CursorKey(set), Serializable: true})
 	}
 	resp, err := s.txn(ctx, nil, ops, nil)
 	if err != nil {
@@ -149,15 +148,12 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			continue
 		}
 		var cur cursor
-		var cursorRev int64
-		for range p.set.Ranges {
-			for _, kv := range resp.Responses[n].Kvs {
-				if c, err := parseCursor(string(kv.Value)); err == nil && kv.ModRevision > cursorRev {
-					cur, cursorRev = c, kv.ModRevision
-				}
+		for _, kv := range resp.Responses[n].Kvs {
+			if c, err := parseCursor(string(kv.Value)); err == nil {
+				cur = c
 			}
-			n++
 		}
+		n++
 		p.next, p.stop = iter.Pull(p.set.Windows(cur.last, s.window()))
 		// The cursor names addresses its writer saw free just after its own:
 		// try the first one straight away, with no window read.
@@ -175,17 +171,17 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 		alloc := Allocation{Record: req.Owner}
 		alloc.Time = now
 		rec, _ := json.Marshal(alloc.Record)
+		scope := s.scope()
 		for _, p := range picks {
-			pool := s.pool(p.set.Ranges[p.rng].Subnet)
-			key := pool.IPKey(p.addr)
+			key := scope.IPKey(p.addr)
 			cmps = append(cmps, CreateIs(key, 0))
 			puts = append(puts, Put(key, string(rec)))
-			alloc.Addrs = append(alloc.Addrs, OwnedAddr{Key: key, Addr: p.addr, Subnet: pool.Subnet})
+			alloc.Addrs = append(alloc.Addrs, OwnedAddr{Key: key, Addr: p.addr, Subnet: p.set.Ranges[p.rng].Subnet})
 			if p.static {
 				elses = append(elses, Get(key))
 			} else {
-				puts = append(puts, Put(pool.CursorKey(), cursor{p.addr, p.nextCandidates()}.String()))
-				start, end := pool.WindowRange(p.win.First, p.win.Last)
+				puts = append(puts, Put(scope.CursorKey(p.set), cursor{p.addr, p.nextCandidates()}.String()))
+				start, end := scope.WindowRange(p.win.First, p.win.Last)
 				elses = append(elses, Op{Kind: OpGetKind, Key: start, End: end, KeysOnly: true})
 			}
 		}
@@ -218,15 +214,14 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 				}
 				continue
 			}
-			pool := s.pool(p.set.Ranges[p.rng].Subnet)
-			p.free = freeIn(p.win, pool, kvs)
+			p.free = freeIn(p.win, scope, kvs)
 			if slices.Contains(p.free, p.addr) {
 				continue // still free: another set lost the race
 			}
 			s.claims.drop(p.claimed)
 			p.claimed = ""
 			// Lost a race: spread the contenders over the window.
-			if a, key, ok := s.claims.choose(pool, p.free, true); ok {
+			if a, key, ok := s.claims.choose(scope, p.free, true); ok {
 				p.addr, p.claimed = a, key
 				continue
 			}
@@ -262,7 +257,7 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 			}
 			return &RangeFullError{RangeSet: p.set.String(), Size: p.set.Size()}
 		}
-		resp, err := s.txn(ctx, nil, []Op{s.windowGet(p.set, w, serializable)}, nil)
+		resp, err := s.txn(ctx, nil, []Op{s.windowGet(w, serializable)}, nil)
 		if err != nil {
 			return err
 		}
@@ -274,8 +269,8 @@ func (s *Store) advance(ctx context.Context, p *pick, first bool) error {
 
 // windowGet reads which addresses of w are taken: one key range covering
 // exactly the window, keys only.
-func (s *Store) windowGet(set *RangeSet, w Window, serializable bool) Op {
-	start, end := s.pool(set.Ranges[w.Range].Subnet).WindowRange(w.First, w.Last)
+func (s *Store) windowGet(w Window, serializable bool) Op {
+	start, end := s.scope().WindowRange(w.First, w.Last)
 	return Op{Kind: OpGetKind, Key: start, End: end, KeysOnly: true, Serializable: serializable}
 }
 
@@ -287,8 +282,7 @@ func (s *Store) takeCandidate(p *pick, cands []netip.Addr) bool {
 		if !ok {
 			continue
 		}
-		pool := s.pool(p.set.Ranges[w.Range].Subnet)
-		if key := pool.IPKey(a); s.claims.take(key) {
+		if key := s.scope().IPKey(a); s.claims.take(key) {
 			p.addr, p.claimed, p.rng, p.win = a, key, w.Range, w
 			p.free, p.cands = nil, cands[i+1:]
 			return true
@@ -310,10 +304,10 @@ func (p *pick) nextCandidates() []netip.Addr {
 
 // consume takes the read of window w and claims a free address of it.
 func (s *Store) consume(p *pick, w Window, kvs []KeyValue, random bool) bool {
-	pool := s.pool(p.set.Ranges[w.Range].Subnet)
+	scope := s.scope()
 	p.win, p.rng = w, w.Range
-	p.free = freeIn(w, pool, kvs)
-	a, key, ok := s.claims.choose(pool, p.free, random)
+	p.free = freeIn(w, scope, kvs)
+	a, key, ok := s.claims.choose(scope, p.free, random)
 	if ok {
 		p.addr, p.claimed = a, key
 	}
@@ -321,14 +315,14 @@ func (s *Store) consume(p *pick, w Window, kvs []KeyValue, random bool) bool {
 }
 
 func (s *Store) hintKey(set *RangeSet) string {
-	return s.pool(set.Ranges[0].Subnet).Key + " " + set.String()
+	return s.scope().Key + " " + set.String()
 }
 
 // freeIn lists the addresses of w that have no key among kvs.
-func freeIn(w Window, pool Pool, kvs []KeyValue) []netip.Addr {
+func freeIn(w Window, scope Scope, kvs []KeyValue) []netip.Addr {
 	taken := make(map[netip.Addr]bool, len(kvs))
 	for _, kv := range kvs {
-		if a, err := pool.AddrFromKey(string(kv.Key)); err == nil {
+		if a, err := scope.AddrFromKey(string(kv.Key)); err == nil {
 			taken[a] = true
 		}
 	}
@@ -353,8 +347,9 @@ func (s *Store) existing(val []byte, sets []*RangeSet) ([]Assigned, error) {
 	for _, oa := range alloc.Addrs {
 		as := Assigned{Set: -1, Addr: oa.Addr, Subnet: oa.Subnet}
 		for i, set := range sets {
+			// The config's own mask: it may have grown since the ADD.
 			if idx, _ := set.RangeFor(oa.Addr); idx >= 0 {
-				as.Set = i
+				as.Set, as.Subnet = i, set.Ranges[idx].Subnet
 				break
 			}
 		}
@@ -389,6 +384,9 @@ func (s *Store) txn(ctx context.Context, cmps []Cmp, then, els []Op) (*TxnRespon
 func (s *Store) fail(err error) error {
 	if s.classify != nil {
 		return s.classify(err)
+	}
+	if re := rejected(err); re != nil {
+		return re
 	}
 	return &UnavailableError{Err: err}
 }

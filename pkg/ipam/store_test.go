@@ -193,11 +193,11 @@ func TestDualStackAllocationIsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	allocOne(t, s, "c3", []*RangeSet{v6}, map[int]netip.Addr{0: netip.MustParseAddr("fd00::77")})
-	mid := keysUnder(t, e, s.Prefix+"/subnets/")
+	mid := keysUnder(t, e, s.Prefix+"/ipv")
 	if _, err := s.Allocate(ctxT(t), Request{Owner: owner("c4"), Sets: sets, Static: map[int]netip.Addr{1: netip.MustParseAddr("fd00::77")}}); err == nil {
 		t.Fatal("ADD succeeded with its v6 address owned by c3")
 	}
-	after := keysUnder(t, e, s.Prefix+"/subnets/")
+	after := keysUnder(t, e, s.Prefix+"/ipv")
 	if strings.Join(mid, ",") != strings.Join(after, ",") {
 		t.Fatalf("a failed dual-stack ADD changed the pools:\nbefore %v\nafter  %v", mid, after)
 	}
@@ -227,7 +227,7 @@ func TestReleaseIsByOwnerAndIdempotent(t *testing.T) {
 	}
 	s.Release(ctxT(t), "c2", "net1")
 	for _, k := range keysUnder(t, e, s.Prefix) {
-		if !strings.HasSuffix(k, "/cursor") {
+		if !strings.HasPrefix(k, s.Prefix+"/cursors/") {
 			t.Errorf("key %s left after releasing everything", k)
 		}
 	}

@@ -17,13 +17,14 @@ type SetUsage struct {
 // count-only range reads, one per allocatable span, all in one
 // transaction: no key or value is read, so the cost is the number of spans,
 // not the size of the pool. An address held in the subnet but outside the
-// set's spans (a static address, or another config's range) is not counted.
+// set's spans (a static address, or another config's range) is not counted;
+// one in the spans is, whichever config handed it out.
 func Usage(ctx context.Context, kv KV, cfg *Config) ([]SetUsage, error) {
 	var ops []Op
+	scope := NewScope(cfg.Etcd.Prefix, cfg.Network)
 	for _, set := range cfg.RangeSets {
 		for _, w := range set.Spans() {
-			pool := NewPool(cfg.Etcd.Prefix, cfg.Network, set.Ranges[w.Range].Subnet)
-			ops = append(ops, CountRange(pool.WindowRange(w.First, w.Last)))
+			ops = append(ops, CountRange(scope.WindowRange(w.First, w.Last)))
 		}
 	}
 	resp, err := kv.Txn(ctx, nil, ops, nil)

@@ -66,3 +66,21 @@ func TestUsageOfAFullSetHasNoneFree(t *testing.T) {
 		t.Fatalf("usage = %+v, want v6 4/4 used and v4 4 of 10", got)
 	}
 }
+
+// Addresses another config handed out under a wider mask count as used in
+// this set's spans: an address has one key per scope, whatever its mask.
+func TestUsageCountsAllocationsMadeUnderAnOverlappingSubnet(t *testing.T) {
+	s, _ := testStore(t, testenv.StartEtcdClusterRetry(t, 1, nil))
+	wide := []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/28", "", "", ""})}
+	for i := range 3 {
+		allocOne(t, s, fmt.Sprint("wide", i), wide, nil) // .2, .3, .4
+	}
+	cfg := &Config{RangeSets: []*RangeSet{mustSet(t, nil, [4]string{"10.0.0.0/29", "", "", ""})}, Etcd: EtcdConfig{Prefix: s.Prefix}}
+	got, err := Usage(ctxT(t), s.KV, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Total != 5 || got[0].Used != 3 || got[0].Free != 2 {
+		t.Fatalf("usage of the /29 = %+v, want 3 of its 5 used", got[0])
+	}
+}

@@ -6,8 +6,12 @@ package etcdv3
 
 import (
 	"context"
+	"errors"
+	"strings"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
 
 	"github.com/meta-cni/meta-cni/pkg/ipam"
 )
@@ -35,7 +39,7 @@ func (k KV) Txn(ctx context.Context, cmps []ipam.Cmp, then, els []ipam.Op) (*ipa
 	}
 	resp, err := k.Client.Txn(ctx).If(cs...).Then(ops(then)...).Else(ops(els)...).Commit()
 	if err != nil {
-		return nil, err
+		return nil, k.refusal(err)
 	}
 	out := &ipam.TxnResponse{Succeeded: resp.Succeeded, Revision: resp.Header.Revision, Responses: make([]ipam.OpResponse, len(resp.Responses))}
 	for i, r := range resp.Responses {
@@ -49,6 +53,17 @@ func (k KV) Txn(ctx context.Context, cmps []ipam.Cmp, then, els []ipam.Op) (*ipa
 		}
 	}
 	return out, nil
+}
+
+// refusal turns etcd refusing a request as invalid into the ipam.EtcdError
+// the JSON gateway gives, so the store fails it at once rather than
+// retrying it until the deadline; any other error passes unchanged.
+func (k KV) refusal(err error) error {
+	var ee rpctypes.EtcdError
+	if !errors.As(err, &ee) || (ee.Code() != codes.InvalidArgument && ee.Code() != codes.OutOfRange) {
+		return err
+	}
+	return &ipam.EtcdError{Endpoint: strings.Join(k.Client.Endpoints(), ","), Code: int(ee.Code()), Message: ee.Error()}
 }
 
 func ops(in []ipam.Op) []clientv3.Op {

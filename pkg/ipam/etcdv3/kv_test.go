@@ -86,8 +86,20 @@ func TestStoreOverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, kv := range resp.Kvs {
-		if !strings.HasSuffix(string(kv.Key), "/cursor") {
+		if !strings.Contains(string(kv.Key), "/cursors/") {
 			t.Errorf("key %s left after DEL", kv.Key)
 		}
+	}
+}
+
+// A request etcd refuses as invalid keeps etcd's code over gRPC too, so the
+// store fails it at once instead of retrying it until the deadline.
+func TestARefusedRequestKeepsEtcdsCode(t *testing.T) {
+	s, _ := store(t, testenv.StartEtcdClusterRetry(t, 1, nil))
+	key := s.Prefix + "/twice"
+	_, err := s.KV.Txn(ctx(t), nil, []ipam.Op{ipam.Put(key, "a"), ipam.Put(key, "b")}, nil)
+	var ee *ipam.EtcdError
+	if !errors.As(err, &ee) || ee.Code != 3 || !strings.Contains(ee.Message, "duplicate key") {
+		t.Fatalf("txn with a key written twice: %#v, want an ipam.EtcdError with gRPC code 3", err)
 	}
 }
