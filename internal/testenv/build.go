@@ -87,6 +87,12 @@ func goCommand(dir string, args ...string) error {
 // withFileLock runs fn while holding an exclusive flock on path, so parallel
 // `go test` processes do not build into the same directory at once.
 func withFileLock(path string, fn func() error) error {
+	return withFileLockOr(path, nil, fn)
+}
+
+// withFileLockOr is withFileLock that calls onWait first when another
+// process holds the lock.
+func withFileLockOr(path string, onWait func(), fn func() error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -95,8 +101,13 @@ func withFileLock(path string, fn func() error) error {
 		return err
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", path, err)
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if onWait != nil {
+			onWait()
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("lock %s: %w", path, err)
+		}
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return fn()

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -37,7 +36,8 @@ var reused sync.Map
 // into .cache/tools/<name>, unless it is already there.
 func buildTool(module, pkg, name string) (string, error) {
 	out := filepath.Join(CacheDir(), "tools", name)
-	err := withToolLock(out+".lock", name, func() error {
+	waiting := func() { progressf("waiting for another process that is building %s", name) }
+	err := withFileLockOr(out+".lock", waiting, func() error {
 		if st, err := os.Stat(out); err == nil {
 			if _, said := reused.LoadOrStore(name, true); !said {
 				progressf("reusing %s, built %s (make clean rebuilds it)", relToRepo(out), st.ModTime().Format(time.DateTime))
@@ -47,27 +47,6 @@ func buildTool(module, pkg, name string) (string, error) {
 		return goBuildWithProgress(filepath.Join(RepoRoot(), "hack", "tools", module), pkg, name, out)
 	})
 	return out, err
-}
-
-// withToolLock is withFileLock, saying so when another process is building
-// the same tool.
-func withToolLock(path, name string, fn func() error) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		progressf("waiting for another process that is building %s", name)
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-			return fmt.Errorf("lock %s: %w", path, err)
-		}
-	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return fn()
 }
 
 // goBuildWithProgress runs `go build -v`, which names each package as it

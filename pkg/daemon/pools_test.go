@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,15 +109,7 @@ func TestDaemonLeaderExportsPoolUsageOfEveryEtcdIPAMNAD(t *testing.T) {
 		c.IPAMPoolCountInterval = 100 * time.Millisecond
 		c.TokenRefreshInterval = time.Hour
 	})
-	writeFile(t, f.cfg.TokenFile, k.AdminToken, 0o600)
-	writeFile(t, filepath.Join(f.cfg.EtcdSecretDir, "endpoints"), strings.Join(eps, ","), 0o600)
-	runCtx, stop := context.WithCancel(context.Background())
-	exited := make(chan error, 1)
-	go func() { exited <- f.d.Run(runCtx) }()
-	defer func() {
-		stop()
-		<-exited
-	}()
+	stop := runWithEtcdSecret(t, f, k.AdminToken, eps)
 
 	series := func(state string) string {
 		return `meta_cni_ipam_pool_addresses{pool="tenant/macvlan-conf",range_set="192.168.91.100-192.168.91.110 in 192.168.91.0/24",state="` + state + `"}`
@@ -140,11 +131,9 @@ func TestDaemonLeaderExportsPoolUsageOfEveryEtcdIPAMNAD(t *testing.T) {
 		t.Errorf("count errors = %v; the NAD with a broken config must count as one", v)
 	}
 
-	stop()
-	if err := <-exited; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	exited <- nil
 	if n := testutil.CollectAndCount(daemonCollector{f.d}, "meta_cni_ipam_pool_addresses"); n != 0 {
 		t.Errorf("a daemon that no longer leads still exports %d pool series", n)
 	}

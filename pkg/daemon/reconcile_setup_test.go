@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,16 +92,7 @@ func TestDaemonRunLeadsAndReleasesADeadPodsAllocationFromTheEtcdSecret(t *testin
 		c.IPAMReconcileInterval, c.IPAMReconcileGrace, c.IPAMEtcdPrefix = 5*time.Second, time.Millisecond, "/daemon-test/ipam/"
 		c.TokenRefreshInterval = time.Hour
 	})
-	writeFile(t, f.cfg.TokenFile, k.AdminToken, 0o600)
-	writeFile(t, filepath.Join(f.cfg.EtcdSecretDir, "endpoints"), strings.Join(eps, ","), 0o600)
-
-	runCtx, stop := context.WithCancel(context.Background())
-	exited := make(chan error, 1)
-	go func() { exited <- f.d.Run(runCtx) }()
-	defer func() {
-		stop()
-		<-exited
-	}()
+	stop := runWithEtcdSecret(t, f, k.AdminToken, eps)
 
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		holders, err := store.Holders(ctx)
@@ -123,13 +115,34 @@ func TestDaemonRunLeadsAndReleasesADeadPodsAllocationFromTheEtcdSecret(t *testin
 		t.Fatalf("lease = %+v, %v; want held by node-7", lease, err)
 	}
 
-	stop()
-	if err := <-exited; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	exited <- nil
 	lease, err = k.Clientset().CoordinationV1().Leases("meta-cni").Get(ctx, LeaseName, metav1.GetOptions{})
 	if err != nil || (lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "") {
 		t.Errorf("after stopping, lease holder = %v, %v; want the lease given up", lease.Spec.HolderIdentity, err)
 	}
+}
+
+// runWithEtcdSecret runs the fixture's daemon as the chart does, with token
+// as its ServiceAccount token and eps in its etcd Secret, until the returned
+// func (also called at cleanup) stops it and returns what Run returned.
+func runWithEtcdSecret(t *testing.T, f *fixture, token string, eps []string) (stop func() error) {
+	t.Helper()
+	writeFile(t, f.cfg.TokenFile, token, 0o600)
+	writeFile(t, filepath.Join(f.cfg.EtcdSecretDir, "endpoints"), strings.Join(eps, ","), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan error, 1)
+	go func() { exited <- f.d.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-exited
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }
