@@ -369,7 +369,7 @@ func (f *fixture) startNodeAPI() *daemon.NodeAPI {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	n, err := daemon.NewNodeAPI(cfg, filepath.Join(dir, "journal"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n, err := daemon.NewNodeAPI(cfg, "node-1", filepath.Join(dir, "journal"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		f.t.Fatal(err)
 	}

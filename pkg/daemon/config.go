@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/meta-cni/meta-cni/pkg/node"
 )
 
 // Config is the daemon's command line, one field per flag.
@@ -43,6 +45,18 @@ type Config struct {
 	// calls; it is written into the conflist as "daemonSocket", so it must
 	// be the same path in the daemon's container and on the host.
 	NodeAPISocket string
+
+	// NodeName is this node's Kubernetes name; empty means node.Name(),
+	// the NODE_NAME the chart sets from spec.nodeName.
+	NodeName string
+}
+
+// nodeName is the node this daemon serves, "" when nothing names it.
+func (c *Config) nodeName() string {
+	if c.NodeName != "" {
+		return c.NodeName
+	}
+	return node.Name()
 }
 
 // credDirName is the folder under the conf dir that holds the plugin's

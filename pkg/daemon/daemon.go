@@ -173,7 +173,11 @@ func (d *Daemon) startNodeAPI(serveErr chan<- error) (stop func(), err error) {
 	// The journal sits next to the socket: the cache dir is mounted
 	// read-only, and the socket dir is on the host's tmpfs, which a reboot,
 	// the one thing that should empty it, does.
-	n, err := NewNodeAPI(cfg, filepath.Join(filepath.Dir(d.cfg.NodeAPISocket), "network-status"), d.log)
+	node := d.cfg.nodeName()
+	if node == "" {
+		d.log.Error("node API: NODE_NAME is not set, so network-status patches are refused: set it from spec.nodeName, as the chart does")
+	}
+	n, err := NewNodeAPI(cfg, node, filepath.Join(filepath.Dir(d.cfg.NodeAPISocket), "network-status"), d.log)
 	if err != nil {
 		return nil, err
 	}

@@ -28,8 +28,9 @@ import (
 // Event) ride the daemon's long-lived HTTP/2 connection and credentials,
 // so the plugin skips the kubeconfig, the TLS handshake and the HTTP/2
 // set-up, and the API server sees one client per node instead of one per
-// pod. Only those four calls are served, with their names checked; any
-// other request gets 501.
+// pod. Only those four calls are served, with their names checked, and of
+// writes to pods/status only the network-status patch of a pod on this node
+// (see statusQueue.accept); any other request gets 501.
 //
 // The two GETs are answered by the API server. The two writes are taken
 // off the pod's start-up path: Events are queued and sent in the
@@ -59,9 +60,10 @@ const (
 )
 
 // NewNodeAPI forwards to the API server cfg names, with cfg's credentials.
-// journalDir holds the network-status patches not yet applied; patches a
+// node is this node's name: network-status patches are applied only to
+// pods scheduled on it, and refused when it is empty. journalDir holds the network-status patches not yet applied; patches a
 // previous daemon left there are applied first.
-func NewNodeAPI(cfg *rest.Config, journalDir string, log *slog.Logger) (*NodeAPI, error) {
+func NewNodeAPI(cfg *rest.Config, node, journalDir string, log *slog.Logger) (*NodeAPI, error) {
 	rt, err := rest.TransportFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("node API transport: %w", err)
@@ -77,7 +79,7 @@ func NewNodeAPI(cfg *rest.Config, journalDir string, log *slog.Logger) (*NodeAPI
 	n := &NodeAPI{mux: http.NewServeMux(), metrics: newNodeAPIMetrics(), log: log}
 	client := &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	n.events = newEventQueue(client, upstream, log)
-	if n.status, err = newStatusQueue(client, upstream, journalDir, n.events, log); err != nil {
+	if n.status, err = newStatusQueue(client, upstream, node, journalDir, n.events, log); err != nil {
 		n.events.close(context.Background())
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func NewNodeAPI(cfg *rest.Config, journalDir string, log *slog.Logger) (*NodeAPI
 	n.route(routeGetNAD, "GET /apis/k8s.cni.cncf.io/v1/namespaces/{namespace}/network-attachment-definitions/{name}",
 		"/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions/%s", forward)
 	n.route(routePatchStatus, "PATCH /api/v1/namespaces/{namespace}/pods/{name}/status", "/api/v1/namespaces/%s/pods/%s/status",
-		n.status.accept(forward))
+		n.status.accept)
 	n.route(routeEvent, "POST /api/v1/namespaces/{namespace}/events", "/api/v1/namespaces/%s/events", n.events.accept)
 	n.mux.HandleFunc("POST "+report.Path, n.acceptReport)
 	n.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,6 +45,20 @@ type pendingStatus struct {
 
 func (p *pendingStatus) key() string { return p.Namespace + "/" + p.Name }
 
+// revalidate holds a journal entry to the rules of accept, which an older
+// daemon may not have applied, and rebuilds its patch.
+func (p *pendingStatus) revalidate() error {
+	sp, err := parseStatusPatch("application/merge-patch+json", p.Patch)
+	if err != nil {
+		return err
+	}
+	if sp.UID != p.UID {
+		return fmt.Errorf("patch names UID %s, the entry %s", sp.UID, p.UID)
+	}
+	p.Patch = sp.body()
+	return nil
+}
+
 // journalName is the journal file of a pod: namespaces cannot hold "_".
 func (p *pendingStatus) journalName() string { return p.Namespace + "_" + p.Name + ".json" }
 
@@ -61,6 +74,7 @@ func (p *pendingStatus) journalName() string { return p.Namespace + "_" + p.Name
 type statusQueue struct {
 	client   *http.Client
 	upstream *url.URL
+	node     string // this node's name; "" refuses every patch
 	dir      string
 	log      *slog.Logger
 	events   *eventQueue
@@ -77,11 +91,11 @@ type statusQueue struct {
 	applied, failed, retries atomic.Uint64
 }
 
-func newStatusQueue(client *http.Client, upstream *url.URL, dir string, events *eventQueue, log *slog.Logger) (*statusQueue, error) {
+func newStatusQueue(client *http.Client, upstream *url.URL, node, dir string, events *eventQueue, log *slog.Logger) (*statusQueue, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node API status journal: %w", err)
 	}
-	q := &statusQueue{client: client, upstream: upstream, dir: dir, log: log, events: events,
+	q := &statusQueue{client: client, upstream: upstream, node: node, dir: dir, log: log, events: events,
 		pending: map[string]*pendingStatus{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
@@ -117,7 +131,10 @@ func (q *statusQueue) replay() {
 		if err == nil {
 			err = json.Unmarshal(data, p)
 		}
-		if err != nil || p.Namespace == "" || p.Name == "" || p.UID == "" || len(p.Patch) == 0 {
+		if err == nil {
+			err = p.revalidate()
+		}
+		if err != nil || p.Namespace == "" || p.Name == "" {
 			q.log.Error("node API: unreadable status journal entry removed", "path", path, "err", err)
 			_ = os.Remove(path)
 			continue
@@ -128,34 +145,60 @@ func (q *statusQueue) replay() {
 	}
 }
 
-// accept takes the plugin's PATCH. A patch without the pod's UID (from an
-// older plugin), or one the journal cannot hold, is forwarded and answered
-// by the API server as before.
-func (q *statusQueue) accept(forward func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			writeStatus(w, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, "patch body: "+err.Error())
-			return
-		}
-		var meta struct {
-			Metadata struct {
-				UID string `json:"uid"`
-			} `json:"metadata"`
-		}
-		p := &pendingStatus{Namespace: r.PathValue("namespace"), Name: r.PathValue("name"), Patch: body, Since: time.Now()}
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/merge-patch+json" &&
-			json.Unmarshal(body, &meta) == nil {
-			p.UID = meta.Metadata.UID
-		}
-		if p.UID == "" || q.add(p) != nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			forward(w, r)
-			return
-		}
+// accept takes the plugin's PATCH: only a network-status patch (see
+// parseStatusPatch), refused as 422 Invalid otherwise, since the daemon's
+// rights to every pod's status must not be lent out wider than that. A
+// daemon that does not know its node cannot check where the pod runs, so
+// it refuses patches as 403 Forbidden. Whether the pod runs on this node
+// is checked when the patch is applied, off ADD's path (see
+// checkPlacement). A patch the journal cannot hold is applied at once.
+func (q *statusQueue) accept(w http.ResponseWriter, r *http.Request) {
+	pod := r.PathValue("namespace") + "/" + r.PathValue("name")
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeStatus(w, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, "patch body: "+err.Error())
+		return
+	}
+	sp, err := parseStatusPatch(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		writeStatus(w, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid,
+			fmt.Sprintf("pod %s: meta-cni-daemon's node API takes only the merge patch {\"metadata\":{\"uid\":...,\"annotations\":{%q:...}}} on pods/status: %v", pod, networkStatusKey, err))
+		return
+	}
+	if q.node == "" {
+		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
+			fmt.Sprintf("pod %s: meta-cni-daemon does not know its node (NODE_NAME is not set), so it cannot check that the pod runs on this node and refuses its network-status patch", pod))
+		return
+	}
+	p := &pendingStatus{Namespace: r.PathValue("namespace"), Name: r.PathValue("name"), UID: sp.UID, Patch: sp.body(), Since: time.Now()}
+	if q.add(p) != nil {
+		q.applyNow(w, p)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = io.WriteString(w, `{"kind":"Status","apiVersion":"v1","status":"Success"}`+"\n")
+}
+
+// applyNow applies p while the plugin waits, and answers with the outcome.
+func (q *statusQueue) applyNow(w http.ResponseWriter, r *pendingStatus) {
+	_, err := q.patch(r)
+	var ue *upstreamError
+	var off *notOnNodeError
+	var replaced *replacedError
+	switch {
+	case err == nil:
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, `{"kind":"Status","apiVersion":"v1","status":"Success"}`+"\n")
+	case errors.As(err, &off):
+		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, err.Error())
+	case errors.As(err, &replaced):
+		writeStatus(w, http.StatusConflict, metav1.StatusReasonConflict, err.Error())
+	case errors.As(err, &ue):
+		writeStatus(w, ue.code, "", ue.msg)
+	default:
+		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+			fmt.Sprintf("meta-cni-daemon could not reach the kube-apiserver: %v", err))
 	}
 }
 
@@ -205,8 +248,11 @@ func (q *statusQueue) next() bool {
 		q.failed.Add(1)
 		q.done(key, p)
 		q.log.Error("node API: network-status patch failed", "pod", key, "podUID", p.UID, "err", err)
+		// Neither a pod that is gone nor another node's pod gets an Event
+		// from this node.
 		var se *upstreamError
-		if !errors.As(err, &se) || se.code != http.StatusNotFound {
+		var off *notOnNodeError
+		if !errors.As(err, &off) && (!errors.As(err, &se) || se.code != http.StatusNotFound) {
 			q.warn(p, err)
 		}
 	}
@@ -227,9 +273,13 @@ func (q *statusQueue) done(key string, p *pendingStatus) {
 	}
 }
 
+// patch applies p once its pod is found to run on this node.
 func (q *statusQueue) patch(p *pendingStatus) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(q.ctx, 30*time.Second)
 	defer cancel()
+	if retry, err := checkPlacement(ctx, q.client, q.upstream, q.node, p); err != nil {
+		return retry, err
+	}
 	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/status", p.Namespace, p.Name)
 	return writeUpstream(ctx, q.client, q.upstream, http.MethodPatch, path, "application/merge-patch+json", p.Patch)
 }

@@ -18,8 +18,11 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/kube"
 )
 
-// fakeUpstream answers the status queue's PATCHes with codes, one per
-// request (the last one over and over), and records the Events it gets.
+const fakePodUID = "4b9e0f4e-0000-4000-8000-000000000001"
+
+// fakeUpstream answers the status queue's GETs with a pod on napiNode, its
+// PATCHes with codes, one per request (the last one over and over), and
+// records the Events it gets.
 type fakeUpstream struct {
 	mu      sync.Mutex
 	codes   []int
@@ -32,6 +35,9 @@ func (f *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
 	switch {
+	case r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"`+fakePodUID+`"},"spec":{"nodeName":"`+napiNode+`"}}`)
 	case r.Method == http.MethodPatch:
 		code := f.codes[min(f.patches, len(f.codes)-1)]
 		f.patches++
@@ -66,7 +72,7 @@ func patchThroughFake(t *testing.T, codes ...int) (*nodeAPI, *fakeUpstream) {
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
 	a := serveNAPI(t, &rest.Config{Host: srv.URL}, "")
-	pod := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", UID: "4b9e0f4e-0000-4000-8000-000000000001"}}
+	pod := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", UID: fakePodUID}}
 	if err := a.client.SetPodAnnotation(context.Background(), pod, networkStatusKey, "[]"); err != nil {
 		t.Fatalf("SetPodAnnotation: %v", err)
 	}

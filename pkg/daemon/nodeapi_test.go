@@ -28,8 +28,6 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/kube"
 )
 
-const networkStatusKey = "k8s.v1.cni.cncf.io/network-status"
-
 // napiKube is a real kube-apiserver with the NAD CRD and a ServiceAccount
 // holding exactly the chart's RBAC, the identity the daemon runs as.
 type napiKube struct {
@@ -77,7 +75,7 @@ func (nk *napiKube) createPod(t *testing.T, ns, name string) *corev1.Pod {
 	t.Helper()
 	pod, err := nk.cs.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/none"}}},
+		Spec:       corev1.PodSpec{NodeName: napiNode, Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/none"}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create pod %s/%s: %v", ns, name, err)
@@ -116,14 +114,23 @@ func napiSocketDir(t *testing.T) string {
 	return dir
 }
 
-// serveNAPI starts a NodeAPI with cfg's identity and journal (a fresh dir
-// when empty), closed at cleanup.
+// napiNode is the node the tests' node API serves and their pods run on.
+const napiNode = "node-1"
+
+// serveNAPI starts a NodeAPI for napiNode with cfg's identity and journal
+// (a fresh dir when empty), closed at cleanup.
 func serveNAPI(t *testing.T, cfg *rest.Config, journal string) *nodeAPI {
+	t.Helper()
+	return serveNAPIOn(t, cfg, napiNode, journal)
+}
+
+// serveNAPIOn is serveNAPI for a daemon that believes it runs on node.
+func serveNAPIOn(t *testing.T, cfg *rest.Config, node, journal string) *nodeAPI {
 	t.Helper()
 	if journal == "" {
 		journal = filepath.Join(t.TempDir(), "network-status")
 	}
-	n, err := NewNodeAPI(cfg, journal, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	n, err := NewNodeAPI(cfg, node, journal, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatalf("NewNodeAPI: %v", err)
 	}
@@ -401,34 +408,6 @@ func TestNodeAPIAgainstKubeAPIServer(t *testing.T) {
 			if got := a.metric(t, `meta_cni_node_api_events_total{result="`+r+`"}`); got != 0 {
 				t.Errorf("events %s = %v; a pod that is gone gets no Warning", r, got)
 			}
-		}
-	})
-
-	t.Run("PatchWithoutUIDIsForwardedSynchronously", func(t *testing.T) {
-		ns := nk.namespace(t)
-		pod := nk.createPod(t, ns, "web")
-		a := serveNAPI(t, nk.cfg, "")
-		ref := podRef(pod)
-		ref.UID = ""
-		if err := a.client.SetPodAnnotation(ctx, ref, networkStatusKey, `[{"name":"sync"}]`); err != nil {
-			t.Fatalf("SetPodAnnotation: %v", err)
-		}
-		if v, _ := nk.annotation(t, ns, "web"); v != `[{"name":"sync"}]` {
-			t.Errorf("annotation = %q right after the call, want it already set", v)
-		}
-		if got := a.metric(t, `meta_cni_node_api_requests_total{route="patch-pod-status",code="200"}`); got != 1 {
-			t.Errorf("patch answered 200 %v times, want 1", got)
-		}
-		if files := a.journalFiles(t); len(files) != 0 {
-			t.Errorf("journal = %v, want nothing journaled", files)
-		}
-		if got := a.metric(t, `meta_cni_network_status_patches_total{result="applied"}`); got != 0 {
-			t.Errorf("applied = %v; a forwarded patch is not the queue's", got)
-		}
-		// Forwarded, the API server's own refusal reaches the plugin.
-		err := a.client.SetPodAnnotation(ctx, &kube.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "absent"}}, networkStatusKey, "[]")
-		if !apierrors.IsNotFound(err) {
-			t.Errorf("forwarded patch of a missing pod: err = %v, want NotFound", err)
 		}
 	})
 
@@ -744,6 +723,7 @@ func TestDaemonRunServesTheNodeAPIAndNamesItInTheConflist(t *testing.T) {
 	f := newFixture(t, func(c *Config) {
 		c.APIServer, c.CAFile = nk.k.URL, nk.k.CAFile
 		c.NodeAPISocket = sock
+		c.NodeName = napiNode
 		c.TokenRefreshInterval = time.Hour
 	})
 	writeFile(t, f.cfg.TokenFile, nk.cfg.BearerToken, 0o600)
