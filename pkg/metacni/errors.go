@@ -72,7 +72,7 @@ func classify(err error) (uint, string) {
 	case kube.IsUnreachable(err):
 		return types.ErrTryAgainLater, "the Kubernetes API server did not answer in time"
 	case apierrors.IsForbidden(err):
-		return CodeForbidden, "meta-cni's ServiceAccount lacks a permission; apply the chart's ClusterRole (get pods, patch pods/status, get network-attachment-definitions, create events)"
+		return CodeForbidden, "meta-cni's ServiceAccount lacks a permission; apply the chart's ClusterRole (get pods, patch pods/status, get and list network-attachment-definitions, create events)"
 	case errors.As(err, &podErr) && apierrors.IsNotFound(err):
 		return types.ErrUnknownContainer, "the pod no longer exists"
 	case errors.As(err, &podErr) && replacedPod(err):
