@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/meta-cni/meta-cni/pkg/node"
 	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
@@ -55,7 +55,7 @@ func open(args *skel.CmdArgs) (*session, error) {
 		return nil, err
 	}
 	if cfg.NodeName == "" {
-		cfg.NodeName = nodeName()
+		cfg.NodeName = node.Name()
 	}
 	e, err := Connect(cfg.Etcd)
 	if err != nil {
@@ -70,17 +70,6 @@ func (s *session) close() {
 	s.cancel()
 	_ = s.etcd.Close()
 	s.closeLog()
-}
-
-// nodeName is the node an allocation is recorded on, which GC matches.
-func nodeName() string {
-	for _, k := range []string{"NODE_NAME", "KUBERNETES_NODE_NAME"} {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-	}
-	h, _ := os.Hostname()
-	return h
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
@@ -219,6 +208,11 @@ func cmdGC(args *skel.CmdArgs) error {
 		return err
 	}
 	defer s.close()
+	// GC releases what this node holds; without the node's own name it
+	// cannot tell its allocations from another node's.
+	if s.cfg.NodeName == "" {
+		return fieldErr("ipam.nodeName", "GC on network %q needs this node's Kubernetes name: set ipam nodeName or NODE_NAME (meta-cni passes the nodeName meta-cni-daemon writes into its conf); the hostname is never used, since cloned machines share one", s.cfg.Name)
+	}
 	valid := map[[2]string]bool{}
 	for _, a := range s.cfg.ValidAttachments {
 		valid[[2]string{a.ContainerID, a.IfName}] = true

@@ -146,6 +146,10 @@ func entry(scope Scope, kv KeyValue) PoolEntry {
 // knows for that network. Other nodes and other networks sharing a subnet
 // are left alone: the runtime lists only this network's attachments.
 func (s *Store) GC(ctx context.Context, pools []Pool, node, network string, valid map[[2]string]bool) ([]netip.Addr, error) {
+	if node == "" {
+		// Records without a node would all match, whichever node made them.
+		return nil, fmt.Errorf("gc network %q: no node name to match allocations by", network)
+	}
 	var released []netip.Addr
 	seen := map[[2]string]bool{}
 	for _, pool := range pools {
