@@ -39,6 +39,11 @@ type NetConf struct {
 	// connection, the plugin's API calls go through the daemon's warm
 	// connection; when it does not, the plugin uses Kubeconfig itself.
 	DaemonSocket string `json:"daemonSocket,omitempty"`
+	// NodeName is the Kubernetes node this conf is installed on; the
+	// daemon writes it from spec.nodeName. meta-cni hands it to every
+	// delegate as NODE_NAME, so etcd-ipam records and garbage-collects
+	// allocations under the node's name, never its hostname.
+	NodeName string `json:"nodeName,omitempty"`
 	// ClusterNetwork is a NAD name ([ns/]name), a conf name in ConfDir, or
 	// an absolute file path; it is attached as eth0.
 	ClusterNetwork string `json:"clusterNetwork,omitempty"`
@@ -179,6 +184,9 @@ func (c *NetConf) validate() error {
 		if err := validNamespace(fmt.Sprintf("globalNamespaces[%d]", i), ns); err != nil {
 			return err
 		}
+	}
+	if errs := validation.IsDNS1123Subdomain(c.NodeName); c.NodeName != "" && len(errs) > 0 {
+		return &FieldError{"nodeName", fmt.Sprintf("%q is not a Kubernetes node name: %s", c.NodeName, strings.Join(errs, "; "))}
 	}
 	if c.DaemonSocket != "" && !strings.HasPrefix(c.DaemonSocket, "/") {
 		return &FieldError{"daemonSocket", fmt.Sprintf("%q must be an absolute path to a unix socket", c.DaemonSocket)}

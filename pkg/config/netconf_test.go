@@ -82,6 +82,7 @@ func TestParseKeepsGivenFields(t *testing.T) {
 		"cniVersion": "0.3.1", "name": "multus-cni-network", "type": "meta-cni",
 		"kubeconfig": "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig",
 		"daemonSocket": "/run/meta-cni/node-api.sock",
+		"nodeName": "worker-1.example.com",
 		"clusterNetwork": "kube-system/flannel",
 		"defaultNetworks": ["sidecar", "other/net"],
 		"multusNamespace": "nets",
@@ -95,6 +96,7 @@ func TestParseKeepsGivenFields(t *testing.T) {
 	want := &config.NetConf{
 		Kubeconfig:             "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig",
 		DaemonSocket:           "/run/meta-cni/node-api.sock",
+		NodeName:               "worker-1.example.com",
 		ClusterNetwork:         "kube-system/flannel",
 		DefaultNetworks:        []string{"sidecar", "other/net"},
 		NetworkNamespace:       "nets",
@@ -241,6 +243,7 @@ var invalidCases = []struct {
 	{"unknown logLevel", "{" + minimal + `,"logLevel":"trace"}`, "logLevel", `"trace" is not one of`},
 	{"relative daemonSocket", "{" + minimal + `,"daemonSocket":"run/node-api.sock"}`, "daemonSocket", "must be an absolute path"},
 	{"daemonSocket number", "{" + minimal + `,"daemonSocket":1}`, "daemonSocket", "must be a JSON string"},
+	{"nodeName that is no node name", "{" + minimal + `,"nodeName":"Node_1"}`, "nodeName", `"Node_1" is not a Kubernetes node name`},
 	{"negative logOptions.maxSize", "{" + minimal + `,"logOptions":{"maxSize":-1}}`, "logOptions.maxSize", "must not be negative"},
 	{"negative logOptions.maxBackups", "{" + minimal + `,"logOptions":{"maxBackups":-2}}`, "logOptions.maxBackups", "must not be negative"},
 	{"negative logOptions.maxAge", "{" + minimal + `,"logOptions":{"maxAge":-3}}`, "logOptions.maxAge", "must not be negative"},

@@ -29,17 +29,18 @@ func (e *ConflistError) Error() string {
 }
 
 // prepareConflist reads the chart's conflist, checks it, and returns it with
-// every meta-cni plugin's "kubeconfig" set to kubeconfig and, when the node
-// API is on, its "daemonSocket" set to socket.
-func prepareConflist(file, kubeconfig, socket string) ([]byte, error) {
+// every meta-cni plugin's "kubeconfig" set to kubeconfig, when the node API
+// is on its "daemonSocket" set to socket, and when the node is known its
+// "nodeName" set to node.
+func prepareConflist(file, kubeconfig, socket, node string) ([]byte, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read conflist: %w", err)
 	}
-	return rewriteConflist(file, data, kubeconfig, socket)
+	return rewriteConflist(file, data, kubeconfig, socket, node)
 }
 
-func rewriteConflist(file string, data []byte, kubeconfig, socket string) ([]byte, error) {
+func rewriteConflist(file string, data []byte, kubeconfig, socket, node string) ([]byte, error) {
 	bad := func(field, format string, args ...any) error {
 		return &ConflistError{File: file, Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -59,6 +60,7 @@ func rewriteConflist(file string, data []byte, kubeconfig, socket string) ([]byt
 	}
 	kc, _ := json.Marshal(kubeconfig)
 	sock, _ := json.Marshal(socket)
+	nodeName, _ := json.Marshal(node)
 	found := false
 	for i, p := range plugins {
 		var typ string
@@ -69,6 +71,9 @@ func rewriteConflist(file string, data []byte, kubeconfig, socket string) ([]byt
 			p["kubeconfig"] = kc
 			if socket != "" {
 				p["daemonSocket"] = sock
+			}
+			if node != "" {
+				p["nodeName"] = nodeName
 			}
 			if err := checkNetConf(top, p); err != nil {
 				var fe *config.FieldError

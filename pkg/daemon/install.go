@@ -22,9 +22,13 @@ func (d *Daemon) Install() error {
 	if err != nil {
 		return err
 	}
-	conflist, err := prepareConflist(d.cfg.ConfFile, d.cfg.HostKubeconfigPath(), d.cfg.NodeAPISocket)
+	node := d.cfg.nodeName()
+	conflist, err := prepareConflist(d.cfg.ConfFile, d.cfg.HostKubeconfigPath(), d.cfg.NodeAPISocket, node)
 	if err != nil {
 		return err
+	}
+	if node == "" {
+		d.log.Warn("NODE_NAME is not set: the conflist names no nodeName, so etcd-ipam on this node refuses GC; set it from spec.nodeName, as the chart does")
 	}
 	token, err := os.ReadFile(d.cfg.TokenFile)
 	if err != nil {

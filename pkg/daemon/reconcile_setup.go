@@ -85,11 +85,10 @@ func (d *Daemon) reconcilerSetup() (Election, *Reconciler, func(), error) {
 	if el.Namespace == "" {
 		return el, nil, nil, fmt.Errorf("%w: POD_NAMESPACE is not set, so there is no namespace for the lease", errReconcilerOff)
 	}
-	el.Identity = os.Getenv("NODE_NAME")
-	if el.Identity == "" {
-		if el.Identity, err = os.Hostname(); err != nil {
-			return el, nil, nil, fmt.Errorf("lease identity: NODE_NAME is not set and the hostname is unreadable: %w", err)
-		}
+	// Cloned machines share a hostname; two daemons under one identity
+	// would both believe they hold the Lease.
+	if el.Identity = c.nodeName(); el.Identity == "" {
+		return el, nil, nil, fmt.Errorf("%w: NODE_NAME is not set, so the daemon has no identity for the lease", errReconcilerOff)
 	}
 	tlsCfg, err := etcdTLS(c.EtcdSecretDir, eps)
 	if err != nil {

@@ -24,6 +24,7 @@ func TestReconcilerSetupIsOffOrFailsWithoutWhatItNeeds(t *testing.T) {
 		endpoints *string // nil: no endpoints file
 		files     map[string]string
 		namespace string
+		noNode    bool // NODE_NAME unset
 		off       bool
 		wantErr   string
 	}{
@@ -31,6 +32,8 @@ func TestReconcilerSetupIsOffOrFailsWithoutWhatItNeeds(t *testing.T) {
 		{name: "no endpoints file turns it off", interval: time.Minute, namespace: "meta-cni", off: true},
 		{name: "empty endpoints file turns it off", interval: time.Minute, endpoints: ptr(" \n"), namespace: "meta-cni", off: true},
 		{name: "no POD_NAMESPACE turns it off", interval: time.Minute, endpoints: ptr("http://127.0.0.1:2379"), off: true},
+		{name: "no NODE_NAME turns it off rather than take the hostname", interval: time.Minute, endpoints: ptr("http://127.0.0.1:2379"),
+			namespace: "meta-cni", noNode: true, off: true, wantErr: "NODE_NAME"},
 		{name: "endpoint without a port fails naming the file", interval: time.Minute, endpoints: ptr("etcd-endpoints"), namespace: "meta-cni",
 			wantErr: "not host:port"},
 		{name: "certificate without key fails", interval: time.Minute, endpoints: ptr("https://127.0.0.1:2379"), namespace: "meta-cni",
@@ -40,6 +43,10 @@ func TestReconcilerSetupIsOffOrFailsWithoutWhatItNeeds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("POD_NAMESPACE", tc.namespace)
+			t.Setenv("KUBERNETES_NODE_NAME", "")
+			if t.Setenv("NODE_NAME", "node-1"); tc.noNode {
+				t.Setenv("NODE_NAME", "")
+			}
 			f := newFixture(t, func(c *Config) {
 				c.IPAMReconcileInterval, c.IPAMReconcileGrace, c.IPAMEtcdPrefix = tc.interval, time.Minute, ipam.DefaultPrefix
 			})

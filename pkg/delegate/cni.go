@@ -39,9 +39,13 @@ type libCNI struct {
 
 func newLibCNI(binDirs []string, cacheDir string, exec invoke.Exec) *libCNI {
 	if exec == nil {
-		exec = &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
+		exec = defaultExec()
 	}
 	return &libCNI{CNIConfig: libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, exec), exec: exec}
+}
+
+func defaultExec() invoke.Exec {
+	return &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
 }
 
 // DelPlugin gives the plugin the list's name and cniVersion, prevResult,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 )
@@ -18,9 +19,14 @@ type Runner struct {
 }
 
 // NewRunner finds plugins in binDirs, in that order, and caches results
-// under cacheDir.
-func NewRunner(binDirs []string, cacheDir string) *Runner {
-	return &Runner{CNI: newLibCNI(binDirs, filepath.Join(cacheDir, "libcni"), nil)}
+// under cacheDir. env ("KEY=value") is added to every plugin's environment,
+// and to the plugins those call (an IPAM plugin inherits its caller's).
+func NewRunner(binDirs []string, cacheDir string, env ...string) *Runner {
+	var exec invoke.Exec
+	if len(env) > 0 {
+		exec = envExec{Exec: defaultExec(), env: env}
+	}
+	return &Runner{CNI: newLibCNI(binDirs, filepath.Join(cacheDir, "libcni"), exec)}
 }
 
 // Error is a delegate's failure, tagged with the network and interface.

@@ -17,6 +17,7 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/config"
 	"github.com/meta-cni/meta-cni/pkg/delegate"
 	"github.com/meta-cni/meta-cni/pkg/kube"
+	"github.com/meta-cni/meta-cni/pkg/node"
 	"github.com/meta-cni/meta-cni/pkg/pluginlog"
 )
 
@@ -103,7 +104,20 @@ func (p *Plugin) runner(conf *config.NetConf, args *skel.CmdArgs) *delegate.Runn
 	if p.NewRunner != nil {
 		return p.NewRunner(dirs, conf.CacheDir)
 	}
-	return delegate.NewRunner(dirs, conf.CacheDir)
+	return delegate.NewRunner(dirs, conf.CacheDir, delegateEnv(conf)...)
+}
+
+// delegateEnv hands the node name to the delegates through the
+// environment rather than into their configs: it reaches etcd-ipam
+// wherever it sits (as macvlan's or bridge's IPAM, or deeper), on every
+// verb, including DEL and GC of records an older meta-cni wrote, and
+// without meta-cni parsing other plugins' configs. An etcd-ipam config
+// that names its own nodeName still wins.
+func delegateEnv(conf *config.NetConf) []string {
+	if conf.NodeName == "" {
+		return nil
+	}
+	return []string{node.EnvNames[0] + "=" + conf.NodeName}
 }
 
 func (inv *invocation) store() delegate.RecordStore {
