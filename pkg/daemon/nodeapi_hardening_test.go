@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -196,6 +197,18 @@ func TestNodeAPIPatchesOnlyNetworkStatusOfPodsOnItsNode(t *testing.T) {
 		}
 		if v, ok := nk.annotation(t, ns, "other"); ok {
 			t.Errorf("pod on another node annotated %q", v)
+		}
+		// A replaced pod is refused as the API server refuses a stale UID.
+		stale := podRef(mine)
+		stale.UID = "0b5e1b1e-0000-4000-8000-0000000000aa"
+		err = a.client.SetPodAnnotation(ctx, stale, networkStatusKey, `[{"name":"stale"}]`)
+		var se *apierrors.StatusError
+		if !apierrors.IsInvalid(err) || !errors.As(err, &se) || se.ErrStatus.Details == nil ||
+			len(se.ErrStatus.Details.Causes) != 1 || se.ErrStatus.Details.Causes[0].Field != "metadata.uid" {
+			t.Errorf("synchronous patch with a stale UID: err = %#v, want Invalid on metadata.uid", err)
+		}
+		if v, _ := nk.annotation(t, ns, "web"); v != `[{"name":"sync"}]` {
+			t.Errorf("annotation = %q after a stale patch, want the first one kept", v)
 		}
 	})
 }

@@ -181,8 +181,8 @@ func (q *statusQueue) accept(w http.ResponseWriter, r *http.Request) {
 }
 
 // applyNow applies p while the plugin waits, and answers with the outcome.
-func (q *statusQueue) applyNow(w http.ResponseWriter, r *pendingStatus) {
-	_, err := q.patch(r)
+func (q *statusQueue) applyNow(w http.ResponseWriter, p *pendingStatus) {
+	_, err := q.patch(p)
 	var ue *upstreamError
 	var off *notOnNodeError
 	var replaced *replacedError
@@ -193,7 +193,16 @@ func (q *statusQueue) applyNow(w http.ResponseWriter, r *pendingStatus) {
 	case errors.As(err, &off):
 		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, err.Error())
 	case errors.As(err, &replaced):
-		writeStatus(w, http.StatusConflict, metav1.StatusReasonConflict, err.Error())
+		// As the API server answers a patch whose UID no longer matches, so
+		// the plugin reports the pod as replaced (code 3).
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_ = json.NewEncoder(w).Encode(metav1.Status{
+			TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+			Status:   metav1.StatusFailure, Reason: metav1.StatusReasonInvalid, Code: http.StatusUnprocessableEntity, Message: err.Error(),
+			Details: &metav1.StatusDetails{Name: p.Name, Kind: "pods", Causes: []metav1.StatusCause{
+				{Type: metav1.CauseTypeFieldValueInvalid, Field: "metadata.uid", Message: err.Error()}}},
+		})
 	case errors.As(err, &ue):
 		writeStatus(w, ue.code, "", ue.msg)
 	default:
