@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,8 @@ const fakePodUID = "4b9e0f4e-0000-4000-8000-000000000001"
 // PATCHes with codes, one per request (the last one over and over), and
 // records the Events it gets.
 type fakeUpstream struct {
+	unscheduled bool // the pod has no spec.nodeName yet
+
 	mu      sync.Mutex
 	codes   []int
 	patches int
@@ -37,7 +40,11 @@ func (f *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"`+fakePodUID+`"},"spec":{"nodeName":"`+napiNode+`"}}`)
+		node := napiNode
+		if f.unscheduled {
+			node = ""
+		}
+		io.WriteString(w, `{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"`+fakePodUID+`"},"spec":{"nodeName":"`+node+`"}}`)
 	case r.Method == http.MethodPatch:
 		code := f.codes[min(f.patches, len(f.codes)-1)]
 		f.patches++
@@ -123,5 +130,27 @@ func TestStatusPatchRefusedAsInvalidFailsAtOnceWithAWarningEvent(t *testing.T) {
 		if got := a.metric(t, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
+	}
+}
+
+// A daemon without a node name cannot check a patch another daemon left in
+// the journal either: it drops it unsent, as it would refuse it new, even
+// for a pod whose spec.nodeName is as empty as the daemon's node name.
+func TestJournalReplayedByADaemonWithoutNodeNameIsNotSent(t *testing.T) {
+	up := &fakeUpstream{codes: []int{http.StatusOK}, unscheduled: true}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	journal := filepath.Join(t.TempDir(), "network-status")
+	patch := fmt.Sprintf(`{"metadata":{"uid":%q,"annotations":{%q:"[]"}}}`, fakePodUID, networkStatusKey)
+	writeJournalEntry(t, journal, pendingStatus{Namespace: "default", Name: "web", UID: fakePodUID,
+		Patch: json.RawMessage(patch), Since: time.Now()})
+	a := serveNAPIOn(t, &rest.Config{Host: srv.URL}, "", journal)
+	a.waitSettled(t, 10*time.Second)
+	a.close()
+	if patches, events := up.state(); patches != 0 || len(events) != 0 {
+		t.Errorf("upstream got %d patches and events %+v, want none", patches, events)
+	}
+	if got := a.metric(t, `meta_cni_network_status_patches_total{result="failed"}`); got != 1 {
+		t.Errorf("failed = %v, want 1", got)
 	}
 }

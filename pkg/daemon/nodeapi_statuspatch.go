@@ -104,6 +104,9 @@ type notOnNodeError struct {
 }
 
 func (e *notOnNodeError) Error() string {
+	if e.node == "" {
+		return fmt.Sprintf("meta-cni-daemon does not know its node (NODE_NAME is not set), so it cannot check that pod %s runs on this node", e.pod)
+	}
 	return fmt.Sprintf("pod %s is scheduled on node %q, not on this node %q: its network-status is not this node's to set", e.pod, e.podNode, e.node)
 }
 
@@ -122,6 +125,10 @@ func (e *replacedError) Error() string {
 // (resourceVersion=0) answers first; only a pod it has not seen bound
 // here, or at all, costs a consistent read.
 func checkPlacement(ctx context.Context, client *http.Client, upstream *url.URL, node string, p *pendingStatus) (retry bool, err error) {
+	if node == "" {
+		// An unscheduled pod's empty spec.nodeName would match.
+		return false, &notOnNodeError{pod: p.key()}
+	}
 	uid, podNode, retry, err := getPlacement(ctx, client, upstream, p.Namespace, p.Name, true)
 	if err == nil && uid == p.UID && podNode == node {
 		return false, nil
