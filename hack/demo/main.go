@@ -237,7 +237,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    pod ADD as the runtime waited for it: %d runs, p50 %s, p95 %s   meta_cni_plugin_duration_seconds\n",
+	fmt.Printf("    pod ADD as the runtime waited for it: %d runs, p50 %s, p95 %s (histogram_quantile over its buckets)   meta_cni_plugin_duration_seconds\n",
 		count, p50.Round(100*time.Microsecond), p95.Round(100*time.Microsecond))
 	fmt.Println()
 
