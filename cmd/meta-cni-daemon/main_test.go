@@ -134,12 +134,7 @@ func (n *node) args(extra ...string) []string {
 func (n *node) conflist() string { return filepath.Join(n.confDir, "00-meta-cni.conflist") }
 
 func TestBuiltBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "meta-cni-daemon")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/meta-cni-daemon")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Join(testenv.MustCNIPath(t), "meta-cni-daemon")
 
 	t.Run("once installs binaries, credentials, etcd secret and conflist, then exits 0", func(t *testing.T) {
 		n := newNode(t)
@@ -206,23 +201,8 @@ func TestBuiltBinary(t *testing.T) {
 	t.Run("SIGTERM with cleanup-on-exit removes the conflist and exits 0", func(t *testing.T) {
 		n := newNode(t)
 		addr := freeAddress(t)
-		cmd := exec.Command(bin, n.args("--cleanup-on-exit", "--metrics-address="+addr, "--token-refresh-interval=50ms")...)
-		cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443")
-		var stderr lockedBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				<-exited
-			}
-		})
-
-		waitHTTP(t, "http://"+addr+"/readyz", exited, &stderr)
+		cmd, exited, stderr := startDaemon(t, bin, n.args("--cleanup-on-exit", "--metrics-address="+addr, "--token-refresh-interval=50ms")...)
+		waitHTTP(t, "http://"+addr+"/readyz", exited, stderr)
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -248,17 +228,7 @@ func TestBuiltBinary(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", err, stderr.String())
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("still running 10s after SIGTERM\n%s", stderr.String())
-		}
+		stopDaemon(t, cmd, exited, stderr)
 		if _, err := os.Stat(n.conflist()); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("conflist still installed after SIGTERM with --cleanup-on-exit")
 		}
@@ -273,30 +243,11 @@ func TestBuiltBinary(t *testing.T) {
 // its stderr to be one JSON object with time, level and msg, and the keys
 // the README promises on the lines it names.
 func TestBuiltBinaryLogsJSONLines(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "meta-cni-daemon")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/meta-cni-daemon")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Join(testenv.MustCNIPath(t), "meta-cni-daemon")
 	n := newNode(t)
 	addr := freeAddress(t)
-	cmd := exec.Command(bin, n.args("--metrics-address="+addr, "--token-refresh-interval=50ms", "--log-level=debug")...)
-	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443")
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	waitHTTP(t, "http://"+addr+"/readyz", exited, &stderr)
+	cmd, exited, stderr := startDaemon(t, bin, n.args("--metrics-address="+addr, "--token-refresh-interval=50ms", "--log-level=debug")...)
+	waitHTTP(t, "http://"+addr+"/readyz", exited, stderr)
 	if err := os.WriteFile(n.token, []byte("rotated"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -307,17 +258,7 @@ func TestBuiltBinaryLogsJSONLines(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("still running 10s after SIGTERM\n%s", stderr.String())
-	}
+	stopDaemon(t, cmd, exited, stderr)
 
 	byMsg := map[string]map[string]any{}
 	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
@@ -373,6 +314,44 @@ func TestBadLogFlagsAreRefusedNamingTheFlag(t *testing.T) {
 	log.Warn("kept", "err", errors.New("boom"))
 	if got := out.String(); strings.Contains(got, "dropped") || !strings.Contains(got, "level=WARN msg=kept err=boom") {
 		t.Errorf("text logger at warn wrote %q", got)
+	}
+}
+
+// startDaemon runs the daemon binary with args as the chart's pod would,
+// in-cluster, and kills it at cleanup if it is still running.
+func startDaemon(t *testing.T, bin string, args ...string) (*exec.Cmd, <-chan error, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443")
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	return cmd, exited, stderr
+}
+
+// stopDaemon sends SIGTERM and requires exit status 0 within 10s.
+func stopDaemon(t *testing.T, cmd *exec.Cmd, exited <-chan error, stderr *lockedBuffer) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running 10s after SIGTERM\n%s", stderr.String())
 	}
 }
 
