@@ -83,17 +83,7 @@ func TestDashboardQueriesParseAndNameOnlyExportedSeries(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Prometheus refuses a dashboard query: %v", err)
 	}
-	exported := exportedSeries()
-	for _, e := range exprs {
-		if len(e.Metrics) == 0 {
-			t.Errorf("%s selects no series: %s", e.Location, e.Expr)
-		}
-		for _, m := range e.Metrics {
-			if !exported[m] {
-				t.Errorf("%s uses %s, which meta-cni-daemon does not export", e.Location, m)
-			}
-		}
-	}
+	requireExportedSeries(t, exprs)
 
 	// Every query panel goes through the datasource variable, and the
 	// panels an operator needs are there.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/pkg/daemon"
 )
 
@@ -86,6 +87,23 @@ func exportedSeries() map[string]bool {
 		}
 	}
 	return out
+}
+
+// requireExportedSeries fails for an expression that selects no series or
+// one the daemon does not export.
+func requireExportedSeries(t *testing.T, exprs []testenv.PromExpression) {
+	t.Helper()
+	exported := exportedSeries()
+	for _, e := range exprs {
+		if len(e.Metrics) == 0 {
+			t.Errorf("%s selects no series: %s", e.Location, e.Expr)
+		}
+		for _, m := range e.Metrics {
+			if !exported[m] {
+				t.Errorf("%s uses %s, which meta-cni-daemon does not export", e.Location, m)
+			}
+		}
+	}
 }
 
 func TestChartRendersAndLintsWithEachMonitoringSwitch(t *testing.T) {
