@@ -63,11 +63,12 @@ func (p podRef) String() string {
 }
 
 func (p *Plugin) begin(args *skel.CmdArgs) (*invocation, error) {
-	p.reportTo = daemonSocketOf(args.StdinData)
 	conf, err := config.Parse(args.StdinData)
 	if err != nil {
+		p.reportTo = daemonSocketOf(args.StdinData)
 		return nil, err
 	}
+	p.reportTo = conf.DaemonSocket
 	pairs, pod, err := parseCNIArgs(args.Args)
 	if err != nil {
 		return nil, err

@@ -27,8 +27,8 @@ func (p *Plugin) Report(verb string, elapsed time.Duration, err *types.Error) {
 	_ = report.Send(p.reportTo, run, report.Budget)
 }
 
-// daemonSocketOf reads daemonSocket from the NetConf without validating the
-// rest, so that a run refused for a bad config is reported too.
+// daemonSocketOf reads daemonSocket from a NetConf that failed validation,
+// so that a run refused for a bad config is reported too.
 func daemonSocketOf(stdin []byte) string {
 	var c struct {
 		DaemonSocket string `json:"daemonSocket"`
