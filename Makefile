@@ -12,7 +12,7 @@ FUZZTIME ?= 40000x
 # Benchmarks are slow by design (hundreds of real pods); one run each.
 BENCHTIME ?= 1x
 
-.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help
+.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help conformance
 
 IMAGE ?= ghcr.io/meta-cni/meta-cni:0.1.0
 
@@ -22,6 +22,7 @@ help:
 	@echo "build  - every binary into $(BIN)/"
 	@echo "tools  - etcd, kube-apiserver, helm and promcheck for the tests, into .cache/tools/"
 	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
+	@echo "conformance - meta-cni beside Multus v4.2.3 and v4.3.0 on every scenario (docs/multus-compat.md); part of test"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "demo   - a local control plane, a few pods with two networks each"
 	@echo "image  - the node image the Helm chart runs (needs a Docker engine)"
@@ -58,6 +59,11 @@ test: vet build tools
 	$(GO) test -count=1 -timeout 40m ./...
 	cd hack/tools/promcheck && $(GO) test -count=1 ./...
 	$(MAKE) fuzz
+
+# The differential suite against Multus built from its module; `test` runs it
+# too, with the rest of ./...
+conformance: tools
+	$(GO) test -count=1 -timeout 20m ./internal/conformance/
 
 bench: build tools
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...

@@ -20,6 +20,8 @@ var ReferencePlugins = []string{
 	"github.com/containernetworking/plugins/plugins/main/loopback",
 	"github.com/containernetworking/plugins/plugins/ipam/host-local",
 	"github.com/containernetworking/plugins/plugins/ipam/static",
+	"github.com/containernetworking/plugins/plugins/meta/portmap",
+	"github.com/containernetworking/plugins/plugins/meta/tuning",
 }
 
 var (

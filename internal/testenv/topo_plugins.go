@@ -7,4 +7,5 @@ import (
 	_ "github.com/containernetworking/plugins/pkg/ip"                               // macvlan, ipvlan, ptp, bridge
 	_ "github.com/containernetworking/plugins/pkg/link"                             // bridge's spoof check
 	_ "github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk" // host-local's store
+	_ "github.com/mattn/go-shellwords"                                              // portmap
 )

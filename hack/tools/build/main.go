@@ -1,4 +1,6 @@
-// Command build builds the test tools (etcd, kube-apiserver, helm, promcheck) into .cache/tools.
+// Command build builds the test tools (etcd, kube-apiserver, helm,
+// promcheck and the Multus releases the conformance suite compares
+// against) into .cache/tools.
 package main
 
 import (
@@ -9,7 +11,11 @@ import (
 )
 
 func main() {
-	for _, build := range []func() (string, error){testenv.EtcdBinary, testenv.KubeAPIServerBinary, testenv.HelmBinary, testenv.PromcheckBinary} {
+	builds := []func() (string, error){testenv.EtcdBinary, testenv.KubeAPIServerBinary, testenv.HelmBinary, testenv.PromcheckBinary}
+	for _, v := range testenv.MultusVersions {
+		builds = append(builds, func() (string, error) { return testenv.MultusBinary(v) })
+	}
+	for _, build := range builds {
 		path, err := build()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,30 @@
+package conformance_test
+
+// What a selection element asks of its delegate: addresses, a MAC,
+// CNI args, the default route; with and without the capability.
+func init() {
+	staticNAD := func(name string, caps string) nad {
+		return nad{name: name, config: `{"cniVersion": "1.0.0", "name": "` + name + `", "plugins": [
+  {"type": "macvlan", "master": "$MASTER", "mode": "bridge"` + caps + `, "ipam": {"type": "static"}}]}`}
+	}
+	withCaps := staticNAD("static-caps", `, "capabilities": {"ips": true, "mac": true}`)
+	noCaps := staticNAD("static-nocaps", "")
+	scenarios = append(scenarios,
+		&scenario{name: "request-ips-and-mac-with-capability", nads: []nad{withCaps}, macs: true,
+			pods: []pod{annotated("p1", `[{"name": "static-caps", "ips": ["192.168.95.7/24"], "mac": "02:00:00:00:95:07"}]`)}},
+		&scenario{name: "request-ips-and-mac-without-capability", nads: []nad{noCaps}, macs: true,
+			pods: []pod{annotated("p1", `[{"name": "static-nocaps", "ips": ["192.168.95.8/24"], "mac": "02:00:00:00:95:08"}]`)}},
+		&scenario{name: "request-cni-args", nads: []nad{noCaps},
+			pods: []pod{annotated("p1", `[{"name": "static-nocaps", "cni-args": {"ips": ["192.168.95.9/24"]}}]`)}},
+		&scenario{name: "request-default-route",
+			nads: []nad{{name: "gw-net", config: `{"cniVersion": "1.0.0", "type": "macvlan", "master": "$MASTER", "mode": "bridge",
+  "ipam": {"type": "host-local", "subnet": "192.168.96.0/24", "gateway": "192.168.96.1", "dataDir": "$DIR/ipam"}}`}},
+			pods: []pod{annotated("p1", `[{"name": "gw-net", "default-route": ["192.168.96.1"]}]`)}},
+		&scenario{name: "status-dns-and-routes",
+			nads: []nad{{name: "dns-net", config: `{"cniVersion": "1.0.0", "type": "macvlan", "master": "$MASTER", "mode": "bridge",
+  "ipam": {"type": "static", "addresses": [{"address": "192.168.97.5/24", "gateway": "192.168.97.1"}],
+    "routes": [{"dst": "0.0.0.0/0", "gw": "192.168.97.1"}, {"dst": "10.96.0.0/12"}],
+    "dns": {"nameservers": ["192.168.97.53"], "domain": "example.test", "search": ["example.test"]}}}`}},
+			pods: []pod{annotated("p1", "dns-net")}},
+	)
+}
