@@ -17,6 +17,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/vishvananda/netlink"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
@@ -130,6 +131,9 @@ func netnsView(netns ns.NetNS, macs bool) ([]string, error) {
 func (r *run) networkStatus(sb *sandbox) string {
 	r.t.Helper()
 	pod, err := r.kube.Clientset().CoreV1().Pods(sb.obj.Namespace).Get(context.Background(), sb.obj.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "(no pod)"
+	}
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -171,7 +175,7 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 		if ev.InvolvedObject.UID != sb.obj.UID {
 			continue
 		}
-		if ev.Reason == "NoNetworkFound" && strings.HasPrefix(ev.Message, spurious) && o.Add[sb.spec.name] == "ok" {
+		if ev.Reason == "NoNetworkFound" && strings.HasPrefix(ev.Message, spurious) {
 			o.SpuriousLookups++
 			continue
 		}

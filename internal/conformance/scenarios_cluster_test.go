@@ -12,7 +12,8 @@ func init() {
 	scenarios = append(scenarios,
 		&scenario{name: "cluster-network-file-path", nads: ab,
 			netconf: map[string]any{"clusterNetwork": "$DIR/net.d/10-cbr0.conflist"},
-			pods:    []pod{annotated("p1", "macvlan-a")}},
+			pods:    []pod{annotated("p1", "macvlan-a")},
+			meta:    metaDelCleans},
 		&scenario{name: "cluster-network-directory", nads: ab,
 			files: map[string]string{
 				"cluster.d/10-first.conflist":  bridgeConf("first", "cni0", "10.244.1.0/24"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +23,8 @@ func init() {
 			nads: []nad{a, {name: "half-missing", config: `{"cniVersion": "1.0.0", "name": "half-missing", "plugins": [
   {"type": "macvlan", "master": "$MASTER", "mode": "bridge", "ipam": {"type": "host-local", "subnet": "192.168.111.0/24", "dataDir": "$DIR/ipam"}},
   {"type": "no-such-plugin"}]}`}},
-			pods: []pod{annotated("p1", "macvlan-a,half-missing")}},
+			pods: []pod{annotated("p1", "macvlan-a,half-missing")},
+			meta: metaMissingBinary},
 		&scenario{name: "del-with-api-down", nads: []nad{a},
 			pods:      []pod{annotated("p1", "macvlan-a")},
 			beforeDel: func(r *run) { r.kube.StopAPIServer() },
@@ -47,6 +49,11 @@ func init() {
 			}},
 		&scenario{name: "add-for-deleted-pod", nads: []nad{a},
 			pods: []pod{annotated("p1", "macvlan-a")},
+			meta: func(t *testing.T, o *observation) {
+				requireOutcome(t, o.Add, "error code 3")
+				requireOutcome(t, o.Del, "ok")
+				requireNothingLeft(t, o)
+			},
 			prepare: func(r *run) {
 				for _, sb := range r.pods {
 					r.deletePod(sb.obj.Namespace, sb.obj.Name)
@@ -88,7 +95,8 @@ func init() {
 			pods:           []pod{{name: "p1"}}},
 		&scenario{name: "verbs-check-status-gc", nads: []nad{a}, cniVersion: "1.1.0",
 			verbs: []string{"CHECK", "STATUS", "GC"},
-			pods:  []pod{annotated("p1", "macvlan-a"), {name: "p2"}}},
+			pods:  []pod{annotated("p1", "macvlan-a"), {name: "p2"}},
+			meta:  metaVerbs},
 		&scenario{name: "verbs-at-1.0.0", nads: []nad{a},
 			verbs: []string{"CHECK", "STATUS", "GC"},
 			pods:  []pod{annotated("p1", "macvlan-a")}},

@@ -1,0 +1,54 @@
+package conformance_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// metaDelCleans: meta-cni's DEL succeeds and leaves nothing behind.
+func metaDelCleans(t *testing.T, o *observation) {
+	requireOutcome(t, o.Del, "ok")
+	requireNothingLeft(t, o)
+}
+
+// metaMissingBinary: the failed ADD is rolled back past the missing
+// plugin, DEL reports the error, and only the attachment record stays.
+func metaMissingBinary(t *testing.T, o *observation) {
+	requireOutcome(t, o.Add, "error code 121")
+	requireOutcome(t, o.Del, "error code 121")
+	for name, view := range o.AddNetns {
+		if !slices.Equal(view, []string{"link lo device down"}) {
+			t.Errorf("pod %s after the failed ADD, want only lo: %v", name, view)
+		}
+	}
+	if len(o.Left) != 1 || !strings.HasPrefix(o.Left[0], "cache meta-cni/attachments/") {
+		t.Errorf("after DEL the node holds %v, want only the attachment record, kept for the DEL to retry", o.Left)
+	}
+}
+
+// metaVerbs: CHECK, STATUS and GC succeed, and DEL then cleans up.
+func metaVerbs(t *testing.T, o *observation) {
+	for _, verb := range []string{"CHECK", "STATUS", "GC"} {
+		if o.Verbs[verb] != "ok" {
+			t.Errorf("%s: %s (%v)", verb, o.Verbs[verb], o.Errs[verb])
+		}
+	}
+	requireNothingLeft(t, o)
+}
+
+func requireOutcome(t *testing.T, got map[string]string, want string) {
+	t.Helper()
+	for pod, outcome := range got {
+		if outcome != want {
+			t.Errorf("pod %s: %s, want %s", pod, outcome, want)
+		}
+	}
+}
+
+func requireNothingLeft(t *testing.T, o *observation) {
+	t.Helper()
+	if len(o.Left) > 0 {
+		t.Errorf("after DEL the node still holds %v", o.Left)
+	}
+}
