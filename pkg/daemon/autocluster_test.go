@@ -94,7 +94,7 @@ func TestAutoClusterNetworkIsWaitedForThenFollowed(t *testing.T) {
 
 	waitFor(t, "the waiting log line", func() bool { return strings.Contains(logs.String(), "waiting for the cluster network's conf") })
 	line := logs.String()
-	for _, want := range []string{"dir=" + hostConfDir, "skip=00-meta-cni.conflist", "timeout=0s"} {
+	for _, want := range []string{"dir=" + hostConfDir, "skip=00-meta-cni.conflist", "timeout=10s"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("waiting log does not say %q:\n%s", want, line)
 		}

@@ -131,13 +131,15 @@ func readClusterConf(path string) (caps map[string]bool, own bool, err error) {
 
 // autoClusterNetwork reports whether a meta-cni plugin object leaves the
 // cluster network to the daemon: it names neither clusterNetwork nor
-// delegates, as the chart renders it by default.
+// delegates, as the chart renders it by default. A field of the wrong type
+// is not absent: the NetConf check reports it.
 func autoClusterNetwork(plugin map[string]json.RawMessage) bool {
-	var name string
-	_ = json.Unmarshal(plugin["clusterNetwork"], &name)
-	var delegates []json.RawMessage
-	_ = json.Unmarshal(plugin["delegates"], &delegates)
-	return name == "" && len(delegates) == 0
+	return absent(plugin["clusterNetwork"], `""`) && absent(plugin["delegates"], `[]`)
+}
+
+func absent(raw json.RawMessage, empty string) bool {
+	v := strings.TrimSpace(string(raw))
+	return v == "" || v == "null" || strings.ReplaceAll(v, " ", "") == empty
 }
 
 // withClusterConf sets the plugin's clusterNetwork to the chosen conf's path
