@@ -134,19 +134,3 @@ func TestConflistNamingItsClusterNetworkIsNotAuto(t *testing.T) {
 		})
 	}
 }
-
-func TestRelevantConfEventIgnoresTheDaemonsOwnWrites(t *testing.T) {
-	for path, want := range map[string]bool{
-		"/net.d/10-bridge.conflist":                          true,
-		"/net.d/10-bridge.conf":                              true,
-		"/net.d/10-bridge.json":                              true,
-		"/net.d/00-meta-cni.conflist":                        false,
-		"/net.d/.meta-cni-daemon-00-meta-cni.conflist-12345": false,
-		"/net.d/meta-cni.d":                                  false,
-		"/net.d/10-bridge.conflist.tmp":                      false,
-	} {
-		if got := relevantConfEvent(path, "00-meta-cni.conflist"); got != want {
-			t.Errorf("relevantConfEvent(%s) = %v, want %v", path, got, want)
-		}
-	}
-}
