@@ -4,8 +4,10 @@
 package chart
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/pkg/config"
@@ -38,13 +41,63 @@ func helm(t *testing.T, args ...string) []byte {
 }
 
 func TestChartLintsWithoutWarnings(t *testing.T) {
-	helm(t, "lint", "--strict", chartDir(), "--kube-version", "1.34.0", "--set", "config.clusterNetwork=cbr0")
+	for name, set := range map[string][]string{
+		"no values":                nil,
+		"a pinned cluster network": {"--set", "config.clusterNetwork=cbr0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			helm(t, append([]string{"lint", "--strict", chartDir(), "--kube-version", "1.34.0"}, set...)...)
+		})
+	}
 }
 
-func TestChartRefusesToRenderWithoutClusterNetwork(t *testing.T) {
-	_, err := testenv.Helm("template", "meta-cni", chartDir(), "--kube-version", "1.34.0")
-	if err == nil || !strings.Contains(err.Error(), "config.clusterNetwork is required") {
-		t.Fatalf("render without clusterNetwork: %v, want an error naming config.clusterNetwork", err)
+// With no values (or "auto"), the conflist names no cluster network, which
+// meta-cni-daemon then picks on each node; a pinned one is rendered as is.
+func TestChartLeavesTheClusterNetworkToTheDaemonUnlessPinned(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want any
+	}{
+		{"no values", nil, nil},
+		{"auto", []string{"--set", "config.clusterNetwork=auto"}, nil},
+		{"empty", []string{"--set", "config.clusterNetwork="}, nil},
+		{"pinned", []string{"--set", "config.clusterNetwork=kube-system/calico"}, "kube-system/calico"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := helm(t, append([]string{"template", "meta-cni", chartDir(), "--kube-version", "1.34.0"}, tc.set...)...)
+			var conflist string
+			var args []string
+			dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+			for {
+				obj := &unstructured.Unstructured{}
+				if err := dec.Decode(&obj.Object); err != nil {
+					break
+				}
+				switch obj.GetKind() {
+				case "ConfigMap":
+					if c, ok, _ := unstructured.NestedString(obj.Object, "data", "meta-cni.conflist"); ok {
+						conflist = c
+					}
+				case "DaemonSet":
+					var ds appsv1.DaemonSet
+					convert(t, obj, &ds)
+					args = ds.Spec.Template.Spec.Containers[0].Args
+				}
+			}
+			var list struct {
+				Plugins []map[string]any `json:"plugins"`
+			}
+			if err := json.Unmarshal([]byte(conflist), &list); err != nil || len(list.Plugins) != 1 {
+				t.Fatalf("conflist %q: %v", conflist, err)
+			}
+			if got := list.Plugins[0]["clusterNetwork"]; got != tc.want {
+				t.Errorf("clusterNetwork %v, want %v", got, tc.want)
+			}
+			if !slices.Contains(args, "--cluster-network-timeout=10m") {
+				t.Errorf("daemon args %v lack --cluster-network-timeout=10m", args)
+			}
+		})
 	}
 }
 
@@ -146,23 +199,7 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 
 	t.Run("DaemonInstallsTheRenderedConf", func(t *testing.T) {
 		data, _, _ := unstructured.NestedString(byKind["ConfigMap"].Object, "data", "meta-cni.conflist")
-		dir := t.TempDir()
-		for _, d := range []string{"src", "bin", "net.d", "cache"} {
-			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		files := map[string]string{"meta-cni.conflist": data, "token": "a-token", "ca.crt": "a-ca", "src/meta-cni": "#!/bin/true\n"}
-		for name, content := range files {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		bin := filepath.Join(testenv.MustCNIPath(t), "meta-cni-daemon")
-		out, err := exec.Command(bin, "--once", "--source-bin-dir="+dir+"/src", "--cni-bin-dir="+dir+"/bin",
-			"--cni-conf-dir="+dir+"/net.d", "--host-cni-conf-dir=/etc/cni/net.d", "--conf-file="+dir+"/meta-cni.conflist",
-			"--token-file="+dir+"/token", "--ca-file="+dir+"/ca.crt", "--api-server=https://10.96.0.1:443",
-			"--etcd-secret-dir="+dir+"/no-etcd", "--cache-dir="+dir+"/cache", "--metrics-address=").CombinedOutput()
+		dir, out, err := daemonOnce(t, data, nil)
 		if err != nil {
 			t.Fatalf("meta-cni-daemon --once with the chart's conf: %v\n%s", err, out)
 		}
@@ -175,6 +212,44 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, "bin", "meta-cni")); err != nil {
 			t.Errorf("plugin binary not installed: %v", err)
+		}
+	})
+
+	// helm install with no --set at all: it installs, and its daemon names
+	// the node's cluster network conf, or gives up waiting for one.
+	t.Run("NoValuesInstallsAndItsDaemonPicksTheClusterNetwork", func(t *testing.T) {
+		if err := k.EnsureNamespace("zero"); err != nil {
+			t.Fatal(err)
+		}
+		objs, err := k.Apply(helm(t, "template", "zero", chartDir(), "--namespace", "zero", "--kube-version", "1.34.0"))
+		if err != nil {
+			t.Fatalf("install the chart rendered with no values: %v", err)
+		}
+		var data string
+		for _, o := range objs {
+			if o.GetKind() == "ConfigMap" && o.GetName() == "zero-meta-cni" {
+				data, _, _ = unstructured.NestedString(o.Object, "data", "meta-cni.conflist")
+			}
+		}
+		dir, out, err := daemonOnce(t, data, map[string]string{"10-flannel.conflist": `{"cniVersion":"1.0.0","name":"cbr0","plugins":[{"type":"flannel"},{"type":"portmap","capabilities":{"portMappings":true}}]}`})
+		if err != nil {
+			t.Fatalf("meta-cni-daemon --once with the no-values conf: %v\n%s", err, out)
+		}
+		var list struct {
+			Plugins []config.NetConf `json:"plugins"`
+		}
+		installed, _ := os.ReadFile(filepath.Join(dir, "net.d", "00-meta-cni.conflist"))
+		if err := json.Unmarshal(installed, &list); err != nil || len(list.Plugins) != 1 {
+			t.Fatalf("installed conflist %s: %v", installed, err)
+		}
+		if got := list.Plugins[0].ClusterNetwork; got != "/etc/cni/net.d/10-flannel.conflist" {
+			t.Errorf("installed clusterNetwork %q, want the conf dir's first other conf by its host path", got)
+		}
+
+		_, out, err = daemonOnce(t, data, nil, "--cluster-network-timeout=1s")
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "no cluster network conf") {
+			t.Errorf("with an empty conf dir: %v, want exit status 1 saying there is no cluster network conf\n%s", err, out)
 		}
 	})
 
@@ -325,4 +400,32 @@ func TestChartInstallsCleanlyOnARealAPIServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// daemonOnce runs the built meta-cni-daemon --once, as the chart's
+// DaemonSet does, with conflist as its ConfigMap and confs already in the
+// host's conf dir; it returns the fake host's root and the daemon's output.
+func daemonOnce(t *testing.T, conflist string, confs map[string]string, extra ...string) (string, []byte, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"src", "bin", "net.d", "cache"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"meta-cni.conflist": conflist, "token": "a-token", "ca.crt": "a-ca", "src/meta-cni": "#!/bin/true\n"}
+	for name, content := range confs {
+		files["net.d/"+name] = content
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(testenv.MustCNIPath(t), "meta-cni-daemon")
+	out, err := exec.Command(bin, append([]string{"--once", "--source-bin-dir=" + dir + "/src", "--cni-bin-dir=" + dir + "/bin",
+		"--cni-conf-dir=" + dir + "/net.d", "--host-cni-conf-dir=/etc/cni/net.d", "--conf-file=" + dir + "/meta-cni.conflist",
+		"--token-file=" + dir + "/token", "--ca-file=" + dir + "/ca.crt", "--api-server=https://10.96.0.1:443",
+		"--etcd-secret-dir=" + dir + "/no-etcd", "--cache-dir=" + dir + "/cache", "--metrics-address="}, extra...)...).CombinedOutput()
+	return dir, out, err
 }

@@ -63,6 +63,7 @@ func newFlags(cfg *daemon.Config, logs *logFlags, output io.Writer) *flag.FlagSe
 	fs.DurationVar(&cfg.IPAMReconcileGrace, "ipam-reconcile-grace", 10*time.Minute, "an allocation younger than this is never released by the reconciler")
 	fs.StringVar(&cfg.IPAMEtcdPrefix, "ipam-etcd-prefix", ipam.DefaultPrefix, "etcd-ipam's key prefix (its ipam.etcd.prefix) that the reconciler scans")
 	fs.DurationVar(&cfg.IPAMPoolCountInterval, "ipam-pool-count-interval", time.Minute, "how often the reconciler's leader counts the etcd-ipam pools that NetworkAttachmentDefinitions name, for meta_cni_ipam_pool_addresses; 0 disables it")
+	fs.DurationVar(&cfg.ClusterNetworkTimeout, "cluster-network-timeout", 10*time.Minute, "when the conflist names no clusterNetwork, how long to wait for a cluster network conf in --cni-conf-dir before exiting with an error; 0 waits for ever")
 	fs.StringVar(&logs.format, "log-format", "json", "json (one object per line, with time, level and msg) or text (slog's key=value)")
 	fs.StringVar(&logs.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.NodeAPISocket, "node-api-socket", "", "serve the plugin's API calls on this unix socket and name it in the conflist as \"daemonSocket\"; the same path in the container and on the host; its directory also holds the network-status journal; empty turns it off")

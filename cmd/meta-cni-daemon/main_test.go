@@ -44,6 +44,7 @@ func TestFlagsMatchChartContract(t *testing.T) {
 		"ipam-etcd-prefix":         "/meta-cni/ipam",
 		"ipam-pool-count-interval": "1m0s",
 		"node-api-socket":          "",
+		"cluster-network-timeout":  "10m0s",
 		"log-format":               "json",
 		"log-level":                "info",
 	}

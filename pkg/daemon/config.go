@@ -46,6 +46,11 @@ type Config struct {
 	// be the same path in the daemon's container and on the host.
 	NodeAPISocket string
 
+	// ClusterNetworkTimeout bounds the wait for a cluster network conf in
+	// the conf dir when the conflist leaves it to the daemon; 0 waits for
+	// ever.
+	ClusterNetworkTimeout time.Duration
+
 	// NodeName is this node's Kubernetes name; empty means node.Name(),
 	// the NODE_NAME the chart sets from spec.nodeName.
 	NodeName string
@@ -109,6 +114,9 @@ func (c *Config) validate() error {
 	}
 	if c.IPAMPoolCountInterval < 0 {
 		errs = append(errs, fmt.Errorf("flag --ipam-pool-count-interval %s: must not be negative (0 turns the count off)", c.IPAMPoolCountInterval))
+	}
+	if c.ClusterNetworkTimeout < 0 {
+		errs = append(errs, fmt.Errorf("flag --cluster-network-timeout %s: must not be negative (0 waits for ever)", c.ClusterNetworkTimeout))
 	}
 	if c.NodeAPISocket != "" && !filepath.IsAbs(c.NodeAPISocket) {
 		errs = append(errs, fmt.Errorf("flag --node-api-socket %q: must be an absolute path, the same in the container and on the host", c.NodeAPISocket))

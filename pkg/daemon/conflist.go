@@ -28,80 +28,106 @@ func (e *ConflistError) Error() string {
 	return fmt.Sprintf("conflist %s: field %q: %s", e.File, e.Field, e.Reason)
 }
 
-// prepareConflist reads the chart's conflist, checks it, and returns it with
-// every meta-cni plugin's "kubeconfig" set to kubeconfig, when the node API
-// is on its "daemonSocket" set to socket, and when the node is known its
-// "nodeName" set to node.
-func prepareConflist(file, kubeconfig, socket, node string) ([]byte, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read conflist: %w", err)
-	}
-	return rewriteConflist(file, data, kubeconfig, socket, node)
+// conflistInputs are what the daemon writes into every meta-cni plugin of
+// the chart's conflist.
+type conflistInputs struct {
+	kubeconfig string
+	// socket, when the node API is on, becomes "daemonSocket".
+	socket string
+	// node, when known, becomes "nodeName".
+	node string
+	// hostConfDir is the conf dir as the host sees it, for clusterNetwork.
+	hostConfDir string
+	// cluster is auto mode's choice; nil before one is made.
+	cluster *clusterConf
 }
 
-func rewriteConflist(file string, data []byte, kubeconfig, socket, node string) ([]byte, error) {
+// prepareConflist reads the chart's conflist, checks it, and returns it
+// with the daemon's inputs set. auto says its meta-cni plugin leaves the
+// cluster network to the daemon; until in.cluster is set, such a conflist
+// is checked as if it named the conf dir, and must not be installed.
+func prepareConflist(file string, in conflistInputs) (out []byte, auto bool, err error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, false, fmt.Errorf("read conflist: %w", err)
+	}
+	return rewriteConflist(file, data, in)
+}
+
+func rewriteConflist(file string, data []byte, in conflistInputs) ([]byte, bool, error) {
 	bad := func(field, format string, args ...any) error {
 		return &ConflistError{File: file, Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, bad("", "not a JSON object: %v", err)
+		return nil, false, bad("", "not a JSON object: %v", err)
 	}
 	for _, field := range []string{"cniVersion", "name"} {
 		var s string
 		if json.Unmarshal(top[field], &s) != nil || s == "" {
-			return nil, bad(field, "must be a non-empty string")
+			return nil, false, bad(field, "must be a non-empty string")
 		}
 	}
 	var plugins []map[string]json.RawMessage
 	if err := json.Unmarshal(top["plugins"], &plugins); err != nil || len(plugins) == 0 {
-		return nil, bad("plugins", "must be a non-empty list of plugin objects")
+		return nil, false, bad("plugins", "must be a non-empty list of plugin objects")
 	}
-	kc, _ := json.Marshal(kubeconfig)
-	sock, _ := json.Marshal(socket)
-	nodeName, _ := json.Marshal(node)
-	found := false
+	kc, _ := json.Marshal(in.kubeconfig)
+	sock, _ := json.Marshal(in.socket)
+	nodeName, _ := json.Marshal(in.node)
+	found, auto := false, false
 	for i, p := range plugins {
 		var typ string
 		if json.Unmarshal(p["type"], &typ) != nil || typ == "" {
-			return nil, bad(fmt.Sprintf("plugins[%d].type", i), "must be a non-empty string")
+			return nil, false, bad(fmt.Sprintf("plugins[%d].type", i), "must be a non-empty string")
 		}
-		if typ == pluginType {
-			p["kubeconfig"] = kc
-			if socket != "" {
-				p["daemonSocket"] = sock
-			}
-			if node != "" {
-				p["nodeName"] = nodeName
-			}
-			if err := checkNetConf(top, p); err != nil {
-				var fe *config.FieldError
-				if errors.As(err, &fe) {
-					return nil, bad(fmt.Sprintf("plugins[%d].%s", i, fe.Field), "%s", fe.Reason)
-				}
-				return nil, bad(fmt.Sprintf("plugins[%d]", i), "%v", err)
-			}
-			found = true
+		if typ != pluginType {
+			continue
 		}
+		p["kubeconfig"] = kc
+		if in.socket != "" {
+			p["daemonSocket"] = sock
+		}
+		if in.node != "" {
+			p["nodeName"] = nodeName
+		}
+		if autoClusterNetwork(p) {
+			auto = true
+			cluster := in.cluster
+			if cluster == nil {
+				// A placeholder of a valid form, so the rest is checked now.
+				cluster = &clusterConf{}
+			}
+			if err := withClusterConf(p, in.hostConfDir, cluster); err != nil {
+				return nil, false, bad(fmt.Sprintf("plugins[%d].capabilities", i), "%v", err)
+			}
+		}
+		if err := checkNetConf(top, p); err != nil {
+			var fe *config.FieldError
+			if errors.As(err, &fe) {
+				return nil, false, bad(fmt.Sprintf("plugins[%d].%s", i, fe.Field), "%s", fe.Reason)
+			}
+			return nil, false, bad(fmt.Sprintf("plugins[%d]", i), "%v", err)
+		}
+		found = true
 	}
 	if !found {
-		return nil, bad("plugins[].type", "no plugin has type %q", pluginType)
+		return nil, false, bad("plugins[].type", "no plugin has type %q", pluginType)
 	}
 	rawPlugins, err := json.Marshal(plugins)
 	if err != nil {
-		return nil, fmt.Errorf("encode conflist %s: %w", file, err)
+		return nil, false, fmt.Errorf("encode conflist %s: %w", file, err)
 	}
 	top["plugins"] = rawPlugins
 	out, err := json.MarshalIndent(top, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("encode conflist %s: %w", file, err)
+		return nil, false, fmt.Errorf("encode conflist %s: %w", file, err)
 	}
 	// The runtime parses it with libcni; fail here rather than on every pod.
 	if _, err := libcni.ConfListFromBytes(out); err != nil {
-		return nil, bad("", "rejected by libcni: %v", err)
+		return nil, false, bad("", "rejected by libcni: %v", err)
 	}
-	return append(out, '\n'), nil
+	return append(out, '\n'), auto, nil
 }
 
 // checkNetConf parses the meta-cni plugin the way the plugin will, with the

@@ -46,6 +46,14 @@ type Daemon struct {
 
 	nodeAPI atomic.Pointer[NodeAPI] // nil while the node API is off
 
+	// cluster is the cluster network conf auto mode chose and the installed
+	// conflist names; nil when the chart's conflist names its own. Only the
+	// goroutine running Install or Run touches it.
+	cluster *clusterConf
+	// clusterGone is set once the daemon has said the conf dir lost every
+	// cluster network conf, so it says so once.
+	clusterGone bool
+
 	// pools is the last count of etcd-ipam pools, while this daemon leads.
 	pools    poolUsage
 	registry *prometheus.Registry
@@ -108,7 +116,7 @@ func (d *Daemon) Handler() http.Handler {
 // install, so /healthz answers while a slow copy is under way.
 func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.Once {
-		return d.Install()
+		return d.install(ctx, nil)
 	}
 	serveErr := make(chan error, 2)
 	if d.cfg.MetricsAddress != "" {
@@ -133,7 +141,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	if err := d.Install(); err != nil {
+	// Watching starts before the wait, so no conf written meanwhile is missed.
+	var confChanges <-chan struct{}
+	if d.autoClusterNetwork() {
+		w, err := watchConfDir(d.cfg.CNIConfDir, d.cfg.ConfName, d.log)
+		if err != nil {
+			return err
+		}
+		defer w.Stop()
+		confChanges = w.C
+	}
+	if err := d.install(ctx, confChanges); err != nil {
 		return err
 	}
 	// The reconciler stops before Run returns, so the Lease is given up.
@@ -157,8 +175,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
+		case <-confChanges:
+			d.syncClusterConf()
 		case <-tick.C:
 			d.RefreshCredentials()
+			// A lost inotify event costs at most one refresh interval.
+			if d.cluster != nil {
+				d.syncClusterConf()
+			}
 		}
 	}
 }

@@ -53,6 +53,9 @@ func newFixture(t *testing.T, mutate ...func(*Config)) *fixture {
 		APIServer:            "https://10.96.0.1:443",
 		CacheDir:             dir("host", "var", "lib", "meta-cni"),
 		TokenRefreshInterval: 10 * time.Millisecond,
+		// A test whose conflist leaves the cluster network to the daemon
+		// fails rather than hangs when no conf appears.
+		ClusterNetworkTimeout: 10 * time.Second,
 	}}
 	for name, content := range map[string]string{"meta-cni": "plugin", "etcd-ipam": "ipam", "host-route": "route"} {
 		writeFile(t, filepath.Join(f.cfg.SourceBinDir, name), content, 0o755)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,19 +16,26 @@ const selfName = "meta-cni-daemon"
 // Install puts everything the runtime and the plugin need on the host, in
 // an order that never lets a runtime see meta-cni's conflist before the
 // binaries and credentials it names are in place. The conflist is checked
-// first, so a bad ConfigMap changes nothing on the node.
-func (d *Daemon) Install() error {
+// first, so a bad ConfigMap changes nothing on the node. A conflist that
+// leaves the cluster network to the daemon is installed once the conf dir
+// holds a cluster network conf, polling for it.
+func (d *Daemon) Install() error { return d.install(context.Background(), nil) }
+
+// install is Install, waiting for the cluster network's conf until ctx is
+// done, and re-reading the conf dir on each signal of changes (or every
+// confDirPoll when changes is nil).
+func (d *Daemon) install(ctx context.Context, changes <-chan struct{}) error {
 	start := time.Now()
 	server, err := d.cfg.apiServerURL()
 	if err != nil {
 		return err
 	}
-	node := d.cfg.nodeName()
-	conflist, err := prepareConflist(d.cfg.ConfFile, d.cfg.HostKubeconfigPath(), d.cfg.NodeAPISocket, node)
+	in := d.conflistInputs()
+	conflist, auto, err := prepareConflist(d.cfg.ConfFile, in)
 	if err != nil {
 		return err
 	}
-	if node == "" {
+	if in.node == "" {
 		d.log.Warn("NODE_NAME is not set: the conflist names no nodeName, so etcd-ipam on this node refuses GC; set it from spec.nodeName, as the chart does")
 	}
 	token, err := os.ReadFile(d.cfg.TokenFile)
@@ -47,13 +55,54 @@ func (d *Daemon) Install() error {
 	if err := d.installEtcdSecret(); err != nil {
 		return err
 	}
+	clusterNetwork := "as configured"
+	if auto {
+		if changes == nil {
+			pctx, stopPoll := context.WithCancel(ctx)
+			defer stopPoll()
+			changes = pollSignal(pctx, confDirPoll)
+		}
+		c, err := d.waitClusterConf(ctx, changes)
+		if err != nil {
+			return err
+		}
+		in.cluster = &c
+		if conflist, _, err = prepareConflist(d.cfg.ConfFile, in); err != nil {
+			return err
+		}
+		d.cluster = &c
+		clusterNetwork = d.hostConfPath(c.name)
+		d.warnIfShadowed(c)
+	}
 	path := d.cfg.conflistPath()
 	if _, err := d.writeIfChanged(path, conflist, 0o644); err != nil {
 		return fmt.Errorf("install conflist %s: %w", path, err)
 	}
 	d.installedAt.Store(time.Now().UnixNano())
-	d.log.Info("installed", "path", path, "kubeconfig", d.cfg.HostKubeconfigPath(), "duration", time.Since(start))
+	d.log.Info("installed", "path", path, "kubeconfig", d.cfg.HostKubeconfigPath(), "clusterNetwork", clusterNetwork, "duration", time.Since(start))
 	return nil
+}
+
+// pollSignal signals every interval until ctx is done.
+func pollSignal(ctx context.Context, every time.Duration) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				select {
+				case c <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return c
 }
 
 // installBinaries copies each plugin binary through a temp file and a

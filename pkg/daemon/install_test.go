@@ -155,7 +155,8 @@ func TestInstallRejectsInvalidConflistAndInstallsNothing(t *testing.T) {
 		{"plugin without type", `{"cniVersion":"1.1.0","name":"m","plugins":[{"type":"meta-cni","clusterNetwork":"c"},{"mtu":1}]}`, "plugins[1].type"},
 		{"no meta-cni plugin", `{"cniVersion":"1.1.0","name":"m","plugins":[{"type":"macvlan"}]}`, "plugins[].type"},
 		{"unsupported cniVersion", `{"cniVersion":"9.9.9","name":"m","plugins":[{"type":"meta-cni","clusterNetwork":"c"}]}`, "plugins[0].cniVersion"},
-		{"meta-cni plugin without clusterNetwork", `{"cniVersion":"1.1.0","name":"m","plugins":[{"type":"meta-cni"}]}`, "plugins[0].clusterNetwork"},
+		{"clusterNetwork of the wrong type", `{"cniVersion":"1.1.0","name":"m","plugins":[{"type":"meta-cni","clusterNetwork":5}]}`, "plugins[0].clusterNetwork"},
+		{"auto, with another field wrong", `{"cniVersion":"1.1.0","name":"m","plugins":[{"type":"meta-cni","logLevel":"trace"}]}`, "plugins[0].logLevel"},
 		{"meta-cni field of the wrong type", `{"cniVersion":"1.1.0","name":"m","plugins":[{"type":"macvlan"},{"type":"meta-cni","clusterNetwork":"c","defaultNetworks":"x"}]}`, "plugins[1].defaultNetworks"},
 	}
 	for _, tc := range tests {
