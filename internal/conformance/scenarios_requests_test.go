@@ -9,11 +9,25 @@ func init() {
 	}
 	withCaps := staticNAD("static-caps", `, "capabilities": {"ips": true, "mac": true}`)
 	noCaps := staticNAD("static-nocaps", "")
+	// Where MACs are compared, eth0's must not be random: the cluster
+	// bridge gives it a fixed one.
+	fixedEth0 := map[string]string{"net.d/10-cbr0.conflist": `{"cniVersion": "1.0.0", "name": "cbr0",
+  "plugins": [{"type": "bridge", "bridge": "cni0", "isGateway": true, "args": {"cni": {"mac": "02:00:00:00:00:e0"}},
+    "ipam": {"type": "host-local", "subnet": "10.244.1.0/24", "dataDir": "$DIR/ipam"}}]}`}
 	scenarios = append(scenarios,
-		&scenario{name: "request-ips-and-mac-with-capability", nads: []nad{withCaps}, macs: true,
+		&scenario{name: "request-ips-and-mac-with-capability", nads: []nad{withCaps}, macs: true, files: fixedEth0,
 			pods: []pod{annotated("p1", `[{"name": "static-caps", "ips": ["192.168.95.7/24"], "mac": "02:00:00:00:95:07"}]`)}},
-		&scenario{name: "request-ips-and-mac-without-capability", nads: []nad{noCaps}, macs: true,
+		&scenario{name: "request-ips-and-mac-without-capability", nads: []nad{noCaps}, macs: true, files: fixedEth0,
 			pods: []pod{annotated("p1", `[{"name": "static-nocaps", "ips": ["192.168.95.8/24"], "mac": "02:00:00:00:95:08"}]`)}},
+		// The runtime's ips and mac (runtimeConfig) reach the cluster
+		// network when the meta-plugin's conf and the delegate declare them.
+		&scenario{name: "request-runtime-ips-and-mac-on-cluster-network", macs: true,
+			files: map[string]string{"net.d/10-cbr0.conflist": `{"cniVersion": "1.0.0", "name": "cbr0",
+  "plugins": [{"type": "bridge", "bridge": "cni0", "capabilities": {"ips": true, "mac": true},
+    "ipam": {"type": "static"}}]}`},
+			netconf:        map[string]any{"capabilities": map[string]any{"ips": true, "mac": true}},
+			capabilityArgs: map[string]any{"ips": []string{"10.244.1.50/24"}, "mac": "02:00:00:00:01:50"},
+			pods:           []pod{{name: "p1"}}},
 		&scenario{name: "request-cni-args", nads: []nad{noCaps},
 			pods: []pod{annotated("p1", `[{"name": "static-nocaps", "cni-args": {"ips": ["192.168.95.9/24"]}}]`)}},
 		&scenario{name: "request-default-route",
