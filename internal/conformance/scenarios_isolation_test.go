@@ -35,7 +35,7 @@ func init() {
 			netconf: map[string]any{"namespaceIsolation": true},
 			pods:    []pod{{name: "p1", annotations: map[string]string{defaultNetworkAnnot: "c-isolation-elsewhere4/underlay"}}},
 			meta:    refused("p1", 7, "c-isolation-elsewhere4/underlay", `field "namespace"`, "v1.multus-cni.io/default-network")},
-		&scenario{name: "isolation-default-namespace-allowed-by-default",
+		&scenario{name: "isolation-default-namespace-allowed",
 			nads:    []nad{other("default", "c-shared-default", "192.168.104.0/24")},
 			netconf: map[string]any{"namespaceIsolation": true},
 			pods:    []pod{annotated("p1", "default/c-shared-default")}},

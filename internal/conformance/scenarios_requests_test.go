@@ -21,7 +21,7 @@ func init() {
 			pods: []pod{annotated("p1", `[{"name": "static-nocaps", "ips": ["192.168.95.8/24"], "mac": "02:00:00:00:95:08"}]`)}},
 		// The runtime's ips and mac (runtimeConfig) reach the cluster
 		// network when the meta-plugin's conf and the delegate declare them.
-		&scenario{name: "request-runtime-ips-and-mac-on-cluster-network", macs: true,
+		&scenario{name: "request-runtime-ips-mac-on-cluster", macs: true,
 			files: map[string]string{"net.d/10-cbr0.conflist": `{"cniVersion": "1.0.0", "name": "cbr0",
   "plugins": [{"type": "bridge", "bridge": "cni0", "capabilities": {"ips": true, "mac": true},
     "ipam": {"type": "static"}}]}`},
