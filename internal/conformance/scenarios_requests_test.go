@@ -1,5 +1,10 @@
 package conformance_test
 
+import (
+	"strings"
+	"testing"
+)
+
 // What a selection element asks of its delegate: addresses, a MAC,
 // CNI args, the default route; with and without the capability.
 func init() {
@@ -27,7 +32,16 @@ func init() {
     "ipam": {"type": "static"}}]}`},
 			netconf:        map[string]any{"capabilities": map[string]any{"ips": true, "mac": true}},
 			capabilityArgs: map[string]any{"ips": []string{"10.244.1.50/24"}, "mac": "02:00:00:00:01:50"},
-			pods:           []pod{{name: "p1"}}},
+			pods:           []pod{{name: "p1"}},
+			// Both agree; this says that what they agree on is the request.
+			meta: func(t *testing.T, o *observation) {
+				netns := strings.Join(o.AddNetns["p1"], "\n")
+				for _, want := range []string{"addr eth0 10.244.1.50/24", "mac=02:00:00:00:01:50"} {
+					if !strings.Contains(netns, want) {
+						t.Errorf("pod netns lacks %q:\n%s", want, netns)
+					}
+				}
+			}},
 		&scenario{name: "request-cni-args", nads: []nad{noCaps},
 			pods: []pod{annotated("p1", `[{"name": "static-nocaps", "cni-args": {"ips": ["192.168.95.9/24"]}}]`)}},
 		&scenario{name: "request-default-route",
