@@ -57,8 +57,8 @@ func TestClusterNetworkAsADirectoryOrInlineDelegates(t *testing.T) {
 
 // A bare clusterNetwork name is a NAD in multusNamespace first and a conf
 // in confDir only when there is no such NAD, as in Multus
-// (k8sclient.getNetDelegate). meta-cni starts the conf's network before
-// it can know, and must undo it when the NAD wins.
+// (k8sclient.getNetDelegate). meta-cni asks for the NAD before it starts
+// the cluster network, so the conf's network never runs.
 func TestNADShadowsAConfOfTheSameNameAsInMultus(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -100,7 +100,11 @@ func TestNonKubernetesCallerGetsTheClusterNetworkOnly(t *testing.T) {
 	f.assertClean(nil)
 }
 
-func TestJSONAnnotationRequestsReachOnlyDelegatesThatDeclareTheCapability(t *testing.T) {
+// A selection's ips and mac reach a delegate as runtimeConfig when it
+// declares the capability, and, as Multus (multus.DelegateAdd) passes them,
+// as the CNI_ARGS IP and MAC on ADD, which macvlan and host-local read
+// without it.
+func TestJSONAnnotationRequestsReachDelegatesAsCapabilitiesAndCNIArgs(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	capable := `{"cniVersion": "1.0.0", "type": "macvlan", "master": "ens3", "mode": "bridge",
@@ -121,12 +125,13 @@ func TestJSONAnnotationRequestsReachOnlyDelegatesThatDeclareTheCapability(t *tes
 	if mac := macOf(t, sb.ns, "net9"); mac != "c2:b0:57:49:47:f1" {
 		t.Errorf("net9 MAC %s, want the requested c2:b0:57:49:47:f1", mac)
 	}
-	// macvlan-a declares no capability: its plugins never see the requests.
-	if ip := requireIn(t, got, "net2", "192.168.91.0/24"); ip.String() == "192.168.91.250" {
-		t.Error("net2 got the requested IP although its NAD declares no ips capability")
+	// macvlan-a declares no capability: its plugins read the requests from
+	// CNI_ARGS.
+	if ip := requireIn(t, got, "net2", "192.168.91.0/24"); ip.String() != "192.168.91.250" {
+		t.Errorf("net2 got %s, want the requested 192.168.91.250 from CNI_ARGS IP", ip)
 	}
-	if mac := macOf(t, sb.ns, "net2"); mac == "c2:b0:57:49:47:f2" {
-		t.Error("net2 got the requested MAC although its NAD declares no mac capability")
+	if mac := macOf(t, sb.ns, "net2"); mac != "c2:b0:57:49:47:f2" {
+		t.Errorf("net2 MAC %s, want the requested c2:b0:57:49:47:f2 from CNI_ARGS MAC", mac)
 	}
 	// default-route moved the pod's default route to net9.
 	var defaults []string

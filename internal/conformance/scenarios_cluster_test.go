@@ -1,6 +1,9 @@
 package conformance_test
 
-import "os"
+import (
+	"os"
+	"testing"
+)
 
 // Where the cluster network comes from, and the networks every pod gets.
 func init() {
@@ -31,7 +34,11 @@ func init() {
 			pods:    []pod{{name: "p1"}}},
 		&scenario{name: "cluster-network-missing",
 			netconf: map[string]any{"clusterNetwork": "no-such-network"},
-			pods:    []pod{{name: "p1"}}},
+			pods:    []pod{{name: "p1"}},
+			meta: func(t *testing.T, o *observation) {
+				refused("p1", 7, "kube-system/no-such-network", "NetworkAttachmentDefinition not found")(t, o)
+				deletedClean("p1")(t, o)
+			}},
 		&scenario{name: "delegates-inline", nads: ab,
 			netconf: map[string]any{"clusterNetwork": "", "delegates": []any{
 				map[string]any{"cniVersion": "1.0.0", "name": "cbr0", "type": "bridge", "bridge": "cni0", "isGateway": true,
@@ -65,4 +72,17 @@ func init() {
 			},
 			pods: []pod{{name: "p1"}}},
 	)
+}
+
+// deletedClean asserts that meta-cni's DEL of pod succeeded and left nothing
+// on the node, where Multus fails it (and leaks).
+func deletedClean(pod string) func(t *testing.T, o *observation) {
+	return func(t *testing.T, o *observation) {
+		if o.Del[pod] != "ok" {
+			t.Errorf("DEL %s: %s (%v), want ok", pod, o.Del[pod], o.Errs["DEL "+pod])
+		}
+		if len(o.Left) != 0 {
+			t.Errorf("DEL left %v on the node", o.Left)
+		}
+	}
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // The JSON form is decoded field by field, not into a struct, so that a wrong
-// type is reported with its entry and field. Unknown fields are ignored, as
-// Multus ignores them, and null means "absent" as it does for encoding/json.
+// type is reported with its entry and field. Keys match fields as in
+// encoding/json, which Multus uses (see objectFields). Unknown fields are
+// ignored, as Multus ignores them, and null means "absent".
 
 func parseJSONList(annotation, value, podNamespace string) ([]NetworkSelection, *Error) {
 	var raws []json.RawMessage
@@ -82,14 +83,19 @@ func (d *entryDecoder) list(field string, r json.RawMessage) []json.RawMessage {
 	return elems
 }
 
-// object returns the members of a JSON object field, or nil when it is absent.
-func (d *entryDecoder) object(field string, r json.RawMessage) map[string]json.RawMessage {
+// object returns the members of a JSON object field, keyed by the fields
+// they set, or nil when it is absent.
+func (d *entryDecoder) object(field string, r json.RawMessage, fields fieldSet) map[string]json.RawMessage {
 	var members map[string]json.RawMessage
 	if r == nil || d.err != nil {
 		return nil
 	}
 	if err := json.Unmarshal(r, &members); err != nil || members == nil {
 		d.fail(field, "", "must be an object, not "+kind(r))
+		return nil
+	}
+	if fields != nil {
+		members = objectFields(r, fields)
 	}
 	return members
 }
@@ -125,13 +131,20 @@ func parseJSONEntry(annotation string, entry int, raw json.RawMessage, podNamesp
 		}
 		return NetworkSelection{}, &Error{Annotation: annotation, Entry: entry, Reason: reason}
 	}
+	d.fields = objectFields(raw, selectionFields)
 	sel := NetworkSelection{
 		Name:      d.string("name"),
 		Namespace: d.string("namespace"),
 		Interface: d.string("interface"),
 		MAC:       d.string("mac"),
 	}
-	d.checkIdentity(&sel, podNamespace)
+	ifField := "interface"
+	if sel.Interface == "" {
+		// Multus still reads the interfaceRequest of releases before 3.2
+		// when interface is not given.
+		sel.Interface, ifField = d.string("interfaceRequest"), "interfaceRequest"
+	}
+	d.checkIdentity(&sel, podNamespace, ifField)
 	sel.IPs = d.ips()
 	d.checkMAC(sel.MAC)
 	sel.DefaultRoute = d.defaultRoute()
@@ -144,7 +157,7 @@ func parseJSONEntry(annotation string, entry int, raw json.RawMessage, podNamesp
 	return sel, nil
 }
 
-func (d *entryDecoder) checkIdentity(sel *NetworkSelection, podNamespace string) {
+func (d *entryDecoder) checkIdentity(sel *NetworkSelection, podNamespace, ifField string) {
 	if d.err != nil {
 		return
 	}
@@ -168,7 +181,7 @@ func (d *entryDecoder) checkIdentity(sel *NetworkSelection, podNamespace string)
 	}
 	if sel.Interface != "" {
 		if reason := interfaceNameProblem(sel.Interface); reason != "" {
-			d.fail("interface", sel.Interface, reason)
+			d.fail(ifField, sel.Interface, reason)
 		}
 	}
 }
@@ -233,7 +246,7 @@ func (d *entryDecoder) defaultRoute() []net.IP {
 
 func (d *entryDecoder) cniArgs() map[string]interface{} {
 	r := d.raw("cni-args")
-	if d.object("cni-args", r) == nil || d.err != nil {
+	if d.object("cni-args", r, nil) == nil || d.err != nil {
 		return nil
 	}
 	var args map[string]interface{}
@@ -257,7 +270,7 @@ func (d *entryDecoder) portMappings() []PortMapping {
 		if isNull(r) {
 			d.fail(prefix, "", "must be an object, not null")
 		}
-		m := d.object(prefix, r)
+		m := d.object(prefix, r, portMappingFields)
 		if d.err != nil {
 			return nil
 		}
@@ -290,7 +303,7 @@ func (d *entryDecoder) portMappings() []PortMapping {
 }
 
 func (d *entryDecoder) bandwidth() *Bandwidth {
-	m := d.object("bandwidth", d.raw("bandwidth"))
+	m := d.object("bandwidth", d.raw("bandwidth"), bandwidthFields)
 	if m == nil || d.err != nil {
 		return nil
 	}

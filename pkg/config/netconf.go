@@ -152,8 +152,11 @@ func (c *NetConf) setDefaults() {
 	if c.SystemNamespaces == nil {
 		c.SystemNamespaces = []string{"kube-system"}
 	}
+	// Multus's only non-isolated namespace by default is "default", not
+	// multusNamespace: with namespaceIsolation, kube-system's NADs are
+	// refused unless globalNamespaces names it.
 	if c.GlobalNamespaces == nil {
-		c.GlobalNamespaces = []string{"default", c.NetworkNamespace}
+		c.GlobalNamespaces = []string{"default"}
 	}
 }
 

@@ -62,7 +62,7 @@ func TestParseFillsDefaultsForOmittedFields(t *testing.T) {
 		{"confDir", c.ConfDir, "/etc/cni/net.d"},
 		{"multusNamespace", c.NetworkNamespace, "kube-system"},
 		{"systemNamespaces", c.SystemNamespaces, []string{"kube-system"}},
-		{"globalNamespaces", c.GlobalNamespaces, []string{"default", "kube-system"}},
+		{"globalNamespaces", c.GlobalNamespaces, []string{"default"}},
 		{"logLevel (pluginlog picks info for a file, warn for stderr)", c.LogLevel, ""},
 		{"logToStderr", c.LogToStderr, (*bool)(nil)},
 		{"logOptions (pluginlog's defaults apply)", c.LogOptions, (*pluginlog.Options)(nil)},
@@ -102,7 +102,7 @@ func TestParseKeepsGivenFields(t *testing.T) {
 		NetworkNamespace:       "nets",
 		SystemNamespaces:       []string{"kube-system", "infra"},
 		NamespaceIsolation:     true,
-		GlobalNamespaces:       []string{"default", "nets"},
+		GlobalNamespaces:       []string{"default"},
 		ConfDir:                "/etc/cni/custom",
 		BinDir:                 "/opt/cni/custom",
 		CacheDir:               "/run/meta-cni",
@@ -168,8 +168,8 @@ func TestParseGlobalNamespacesAcceptsListAndMultusCommaString(t *testing.T) {
 		{"single name string", `"globalNamespaces":"shared"`, []string{"shared"}},
 		{"empty list means none, not the defaults", `"globalNamespaces":[]`, []string{}},
 		{"empty string means none, not the defaults", `"globalNamespaces":""`, []string{}},
-		{"null means the defaults", `"globalNamespaces":null`, []string{"default", "kube-system"}},
-		{"defaults follow multusNamespace", `"multusNamespace":"nets"`, []string{"default", "nets"}},
+		{"null means the default", `"globalNamespaces":null`, []string{"default"}},
+		{"the default is only \"default\" as in Multus, whatever multusNamespace is", `"multusNamespace":"nets"`, []string{"default"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustParse(t, conf(tc.fields))

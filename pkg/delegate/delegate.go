@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/version"
 )
@@ -25,6 +26,11 @@ type Delegate struct {
 	ConfList json.RawMessage `json:"confList"`
 	// CapabilityArgs go into runtimeConfig, for capabilities a plugin declares.
 	CapabilityArgs map[string]any `json:"capabilityArgs,omitempty"`
+	// AddArgs are CNI_ARGS added on ADD only: a selection's IP and MAC, as
+	// Multus (multus.DelegateAdd) passes them, so plugins that read them
+	// from CNI_ARGS (static IPAM, macvlan, bridge) get them without
+	// declaring the ips or mac capability.
+	AddArgs [][2]string `json:"addArgs,omitempty"`
 	// Cluster marks the cluster network, whose result the runtime gets back.
 	Cluster bool `json:"cluster,omitempty"`
 	// Gateways is a default-route request: the pod's default route moves to
@@ -116,6 +122,7 @@ func Build(network, defaultName, ifName string, config []byte, cniVersion string
 		IfName:         ifName,
 		ConfList:       out,
 		CapabilityArgs: req.capabilityArgs(),
+		AddArgs:        req.addArgs(),
 		Gateways:       req.Gateways,
 	}, nil
 }
@@ -178,6 +185,17 @@ func (r Request) capabilityArgs() map[string]any {
 		return nil
 	}
 	return caps
+}
+
+func (r Request) addArgs() [][2]string {
+	var args [][2]string
+	if r.MAC != "" {
+		args = append(args, [2]string{"MAC", r.MAC})
+	}
+	if len(r.IPs) > 0 {
+		args = append(args, [2]string{"IP", strings.Join(r.IPs, ",")})
+	}
+	return args
 }
 
 // validNetworkName keeps names usable in libcni's cache file names.

@@ -156,6 +156,28 @@ func TestBuildCapabilityArgsOnlyForRequestedFields(t *testing.T) {
 	}
 }
 
+// Multus (multus.DelegateAdd) also passes a selection's MAC and IPs as the
+// CNI_ARGS MAC and IP, which plugins without the capability read.
+func TestBuildAddArgsCarryTheRequestedMACAndIPs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  Request
+		want [][2]string
+	}{
+		{"no request", Request{}, nil},
+		{"mac", Request{MAC: "02:00:00:00:00:01"}, [][2]string{{"MAC", "02:00:00:00:00:01"}}},
+		{"ips joined by commas", Request{IPs: []string{"10.0.0.5/24", "fd00::5/64"}}, [][2]string{{"IP", "10.0.0.5/24,fd00::5/64"}}},
+		{"both, MAC first as in Multus", Request{IPs: []string{"10.0.0.5"}, MAC: "02:00:00:00:00:01"},
+			[][2]string{{"MAC", "02:00:00:00:00:01"}, {"IP", "10.0.0.5"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := mustBuild(t, `{"type":"macvlan"}`, tc.req); !reflect.DeepEqual(d.AddArgs, tc.want) {
+				t.Fatalf("AddArgs = %v, want %v", d.AddArgs, tc.want)
+			}
+		})
+	}
+}
+
 // The runtime's runtimeConfig, given to meta-cni, is every delegate's
 // base; a selection's own request wins for its key, as in Multus
 // (types.mergeCNIRuntimeConfig).

@@ -70,7 +70,9 @@ func (rn *Runner) AddDelegate(ctx context.Context, r *Record, d *Delegate) (type
 	if err != nil {
 		return nil, err
 	}
-	res, err := rn.CNI.AddNetworkList(ctx, list, runtimeConf(r, d))
+	rt := runtimeConf(r, d)
+	rt.Args = append(append([][2]string{}, rt.Args...), d.AddArgs...)
+	res, err := rn.CNI.AddNetworkList(ctx, list, rt)
 	if err != nil {
 		return nil, &Error{Network: d.Network, IfName: d.IfName, Op: "add", Err: err}
 	}

@@ -107,6 +107,7 @@ func threeNetworks() *Record {
 	cluster.Cluster = true
 	a := testDelegate("net-a", "net1", "1.0.0")
 	a.CapabilityArgs = map[string]any{"mac": "02:00:00:00:00:01"}
+	a.AddArgs = [][2]string{{"MAC", "02:00:00:00:00:01"}}
 	return &Record{
 		ContainerID: "c1",
 		NetNS:       "/var/run/netns/c1",
@@ -177,11 +178,33 @@ func TestRunnerAddDelegatePassesRuntimeConfOfRecordAndDelegate(t *testing.T) {
 			ContainerID:    "c1",
 			NetNS:          "/var/run/netns/c1",
 			IfName:         r.Delegates[i].IfName,
-			Args:           r.Args,
+			Args:           append(append([][2]string{}, r.Args...), r.Delegates[i].AddArgs...),
 			CapabilityArgs: r.Delegates[i].CapabilityArgs,
 		}
 		if !reflect.DeepEqual(c.rt, want) {
 			t.Errorf("call %d runtime conf = %+v, want %+v", i, c.rt, want)
+		}
+	}
+	if len(r.Args) != 2 {
+		t.Errorf("ADD changed the record's args to %v", r.Args)
+	}
+}
+
+// Multus passes a selection's IP and MAC in CNI_ARGS on ADD only; DEL and
+// CHECK get the runtime's args alone.
+func TestRunnerPassesAddArgsOnAddOnly(t *testing.T) {
+	f := &fakeCNI{}
+	r := threeNetworks()
+	rn := &Runner{CNI: f}
+	if err := rn.Check(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := rn.Del(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.calls {
+		if !reflect.DeepEqual(c.rt.Args, r.Args) {
+			t.Errorf("%s got args %v, want the record's %v", c, c.rt.Args, r.Args)
 		}
 	}
 }

@@ -57,7 +57,8 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (_ types.Result, err 
 	res := &resolver{conf: inv.conf, confs: &confDir{dir: inv.conf.ConfDir}}
 	isPod := inv.pod.Name != ""
 	if isPod && !res.clusterFromFile() {
-		// A NAD-named cluster network needs the API before it can start.
+		// A cluster network named by a NAD, or by a name a NAD may take
+		// over from a conf, needs the API before it can start.
 		if res.api, err = p.api(inv); err != nil {
 			return nil, err
 		}
@@ -148,10 +149,8 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (_ types.Result, err 
 }
 
 // resolvePod GETs the pod and resolves all its delegates. overridden says
-// the cluster network is not clusterSrc: the pod replaced it with
-// default-network, or a NAD of its conf's name turned out to exist.
+// the pod replaced the cluster network with default-network.
 func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver, clusterSrc *source) ([]delegate.Delegate, bool, error) {
-	shadow := res.shadowingNAD(ctx, clusterSrc)
 	if res.api != nil {
 		pod, err := res.api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name, inv.pod.UID)
 		if err != nil {
@@ -162,9 +161,6 @@ func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver,
 	override, err := res.overrideSource(ctx)
 	if err == nil {
 		cluster := clusterSrc
-		if nad := shadow(); nad != nil {
-			cluster = nad
-		}
 		if override != nil {
 			cluster = override
 		}

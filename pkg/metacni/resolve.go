@@ -50,9 +50,6 @@ type source struct {
 	ifName      string
 	req         delegate.Request
 	cluster     bool
-	// unverified is the bare name of a conf found in confDir while there
-	// was no API to ask whether a NAD of that name, which would win, exists.
-	unverified string
 }
 
 // resolver turns a NetConf and a pod into the pod's delegates.
@@ -151,7 +148,9 @@ func (r *resolver) systemNamespace() bool {
 }
 
 // overrideSource is the pod's default-network override, or nil when it has
-// none. A pod in a system namespace may override too, as in Multus.
+// none. A pod in a system namespace may override too, as in Multus. A name
+// without a namespace is a NAD in multusNamespace, as in Multus
+// (k8sclient.tryLoadK8sPodDefaultNetwork), not in the pod's namespace.
 func (r *resolver) overrideSource(ctx context.Context) (*source, error) {
 	if r.pod == nil {
 		return nil, nil
@@ -160,12 +159,17 @@ func (r *resolver) overrideSource(ctx context.Context) (*source, error) {
 	if !ok || strings.TrimSpace(v) == "" {
 		return nil, nil
 	}
-	ns, name, err := annotations.ParseDefaultNetwork(v, r.pod.Namespace)
+	ns, name, err := annotations.ParseDefaultNetwork(v, r.conf.NetworkNamespace)
 	if err != nil || name == "" {
 		return nil, err
 	}
-	if err := r.checkIsolation(ns, name, annotations.DefaultNetworkKey); err != nil {
-		return nil, err
+	// Multus does not apply namespaceIsolation to default-network at all;
+	// meta-cni still keeps a pod out of other namespaces' NADs, but allows
+	// multusNamespace, where Multus says default networks belong.
+	if ns != r.conf.NetworkNamespace {
+		if err := r.checkIsolation(ns, name, annotations.DefaultNetworkKey); err != nil {
+			return nil, err
+		}
 	}
 	return r.nadSource(ctx, ns, name)
 }
@@ -179,17 +183,11 @@ func (r *resolver) confClusterSource(ctx context.Context) (*source, error) {
 }
 
 // clusterFromFile reports whether the NetConf's cluster network is read
-// from a file (inline, a path, or a conf in confDir) rather than a NAD.
+// from a file (inline or a path) without asking the API first. A bare name
+// may be a conf in confDir, but a NAD of that name wins, so the API decides.
 func (r *resolver) clusterFromFile() bool {
 	ref := r.conf.ClusterNetwork
-	switch {
-	case ref == "" || filepath.IsAbs(ref):
-		return true
-	case strings.Contains(ref, "/"):
-		return false
-	}
-	_, ok := r.confs.lookup(ref)
-	return ok
+	return ref == "" || filepath.IsAbs(ref)
 }
 
 // podSources are defaultNetworks then the networks annotation. A pod in a
@@ -288,10 +286,11 @@ func (r *resolver) namedSource(ctx context.Context, ref string) (*source, error)
 	if !strings.Contains(ref, "/") {
 		// Multus (k8sclient.getNetDelegate) asks for a NAD in
 		// multusNamespace first and takes the conf of that name in confDir
-		// when the NAD cannot be had, for whatever reason.
+		// when the NAD cannot be had, for whatever reason, or when there is
+		// no API to ask.
 		f, isConf := r.confs.lookup(ref)
 		if r.api == nil && isConf {
-			return &source{network: "file:" + f.path, defaultName: ref, config: f.data, unverified: ref}, nil
+			return &source{network: "file:" + f.path, defaultName: ref, config: f.data}, nil
 		}
 		s, err := r.nadSource(ctx, r.conf.NetworkNamespace, ref)
 		if err != nil && isConf {
@@ -331,23 +330,4 @@ func (r *resolver) sourceFromNAD(network string, nad *nadv1.NetworkAttachmentDef
 		return &source{network: network, defaultName: nad.Name, config: f.data}, nil
 	}
 	return nil, &NetworkError{Network: network, Field: "spec.config", Reason: fmt.Sprintf("is empty and confDir %s has no conf named %q", r.conf.ConfDir, nad.Name)}
-}
-
-// shadowingNAD GETs, in the background, the NAD that would win over a
-// cluster network taken from confDir before the API was at hand; the
-// function it returns gives that NAD's source, or nil when there is none
-// or it cannot be read (then the conf stands, as in Multus).
-func (r *resolver) shadowingNAD(ctx context.Context, cluster *source) func() *source {
-	if r.api == nil || cluster.unverified == "" {
-		return func() *source { return nil }
-	}
-	found := make(chan *source, 1)
-	go func() {
-		s, err := r.nadSource(ctx, r.conf.NetworkNamespace, cluster.unverified)
-		if err != nil {
-			s = nil
-		}
-		found <- s
-	}()
-	return func() *source { return <-found }
 }

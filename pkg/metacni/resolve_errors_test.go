@@ -28,12 +28,15 @@ func TestResolveNamespaceIsolation(t *testing.T) {
 	}{
 		{"own namespace is allowed", "", "net-a,team-a/net-b", "", ""},
 		{"default is a global namespace", "", "default/global-net", "", ""},
-		{"multusNamespace is a global namespace", "", "kube-system/side", "", ""},
+		{"multusNamespace is not a global namespace by default, as in Multus", "", "kube-system/side", "", "kube-system/side"},
+		{"multusNamespace named in globalNamespaces is allowed", `,"globalNamespaces":"default,kube-system"`, "kube-system/side", "", ""},
 		{"other namespace is refused", "", "net-a,team-b/net-c", "", "team-b/net-c"},
 		{"configured global namespace is allowed", `,"globalNamespaces":"team-b"`, "team-b/net-c", "", ""},
 		{"configuring globalNamespaces drops the defaults", `,"globalNamespaces":["team-b"]`, "default/global-net", "", "default/global-net"},
 		{"default-network override from another namespace is refused", "", "", "nets/cluster-alt", "nets/cluster-alt"},
 		{"default-network override from a global namespace is allowed", `,"globalNamespaces":["nets"]`, "", "nets/cluster-alt", ""},
+		{"default-network override from multusNamespace is allowed", `,"multusNamespace":"nets"`, "", "cluster-alt", ""},
+		{"default-network override naming multusNamespace is allowed", "", "", "kube-system/sys-net", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ann := map[string]string{annotations.NetworksKey: tc.networks}

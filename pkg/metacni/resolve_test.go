@@ -94,8 +94,8 @@ func TestResolveInlineDelegatesAreAllAttachedBeforeThePodsNetworks(t *testing.T)
 			append(base, brief{"team-a/net-a", "net-a", "net3"})},
 		{"pod in a system namespace", fixture{netconf: inline, podNS: "kube-system"}, base},
 		{"caller that is not Kubernetes", fixture{netconf: inline, noAPI: true}, base},
-		{"default-network replaces only the first", fixture{netconf: inline, podNS: "nets",
-			annotations: map[string]string{annotations.DefaultNetworkKey: "cluster-alt"}},
+		{"default-network replaces only the first", fixture{netconf: inline, podNS: "team-a",
+			annotations: map[string]string{annotations.DefaultNetworkKey: "nets/cluster-alt"}},
 			append([]brief{{"nets/cluster-alt", "cluster-alt", "eth0"}}, base[1:]...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +164,7 @@ func TestResolveDefaultNetworkAnnotationReplacesClusterNetworkOnEth0(t *testing.
 		want        brief
 	}{
 		{"ns/name", "nets/cluster-alt", brief{"nets/cluster-alt", "cluster-alt", "eth0"}},
-		{"bare name takes the pod's namespace", "net-b", brief{"team-a/net-b", "net-b", "eth0"}},
+		{"bare name is in multusNamespace, as in Multus, not the pod's namespace", "sys-net", brief{"kube-system/sys-net", "sys-net", "eth0"}},
 		{"JSON object form", `{"name":"cluster-alt","namespace":"nets"}`, brief{"nets/cluster-alt", "cluster-alt", "eth0"}},
 		{"NAD without a name in its config is named after the NAD", "team-a/net-a", brief{"team-a/net-a", "net-a", "eth0"}},
 	} {
