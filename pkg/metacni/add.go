@@ -173,7 +173,11 @@ func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver,
 			return delegates, cluster != clusterSrc, nil
 		}
 	}
-	p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkResolutionFailed", err.Error())
+	reason := "NetworkResolutionFailed"
+	if unreadable := (*nadUnreadable)(nil); errors.As(err, &unreadable) {
+		reason = "NoNetworkFound"
+	}
+	p.event(ctx, inv, res.api, res.pod, "Warning", reason, err.Error())
 	return nil, false, err
 }
 
