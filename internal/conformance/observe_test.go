@@ -126,7 +126,8 @@ func netnsView(netns ns.NetNS, macs bool) ([]string, error) {
 }
 
 // networkStatus is the pod's network-status annotation with every MAC
-// blanked (they are random) and keys in a stable order; "" when absent.
+// blanked but those the pod requested (the others are random), and keys in
+// a stable order; "" when absent.
 func (r *run) networkStatus(sb *sandbox) string {
 	r.t.Helper()
 	pod, err := r.kube.Clientset().CoreV1().Pods(sb.obj.Namespace).Get(context.Background(), sb.obj.Name, metav1.GetOptions{})
@@ -142,7 +143,9 @@ func (r *run) networkStatus(sb *sandbox) string {
 		return "unparseable: " + raw
 	}
 	for _, entry := range list {
-		if _, ok := entry["mac"]; ok && !r.sc.macs {
+		// Only a MAC the pod requested is the same on every run.
+		mac, ok := entry["mac"].(string)
+		if ok && !(r.sc.macs && mac != "" && strings.Contains(sb.spec.annotations[networksAnnot], mac)) {
 			entry["mac"] = "<mac>"
 		}
 	}
@@ -163,7 +166,8 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 		r.t.Fatal(err)
 	}
 	spurious := "\x00" // matches no message
-	if cn, ok := r.clusterNetwork(); ok {
+	cn, ok := r.clusterNetwork()
+	if ok {
 		spurious = fmt.Sprintf("cannot find a network-attachment-definition (%s) in namespace (kube-system)", cn)
 	}
 	var reasons []string
@@ -171,7 +175,7 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 		if ev.InvolvedObject.UID != sb.obj.UID {
 			continue
 		}
-		if ev.Reason == "NoNetworkFound" && strings.HasPrefix(ev.Message, spurious) && o.Add[sb.spec.name] == "ok" {
+		if ev.Reason == "NoNetworkFound" && strings.HasPrefix(ev.Message, spurious) && r.confNamed(cn) {
 			o.SpuriousLookups++
 			continue
 		}
@@ -181,6 +185,21 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 	}
 	sort.Strings(reasons)
 	return reasons
+}
+
+// confNamed says whether confDir holds a conf of network name: then
+// Multus's NoNetworkFound about it is the spurious one, sent on every ADD,
+// failed or not; otherwise the network is truly missing.
+func (r *run) confNamed(name string) bool {
+	entries, _ := os.ReadDir(filepath.Join(r.dir, "net.d"))
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(r.dir, "net.d", e.Name()))
+		var conf struct{ Name string }
+		if err == nil && json.Unmarshal(data, &conf) == nil && conf.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // clusterNetwork is the run's clusterNetwork when it is a bare name.
