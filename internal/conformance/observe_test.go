@@ -183,6 +183,13 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 			reasons = append(reasons, ev.Reason)
 		}
 	}
+	// Multus sends NoNetworkFound for a NAD it cannot read just before it
+	// exits, from a recorder that sends in the background, so the Event is
+	// often lost; its error says it was sent.
+	if err := o.Errs["ADD "+sb.spec.name]; r.impl.isMultus() && err != nil &&
+		strings.Contains(err.Error(), "cannot find a network-attachment-definition") && !slices.Contains(reasons, "NoNetworkFound") {
+		reasons = append(reasons, "NoNetworkFound")
+	}
 	sort.Strings(reasons)
 	return reasons
 }

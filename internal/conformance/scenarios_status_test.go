@@ -5,9 +5,10 @@ import (
 	"testing"
 )
 
-// Where meta-cni's Events deliberately differ from Multus's (docs/
-// multus-compat.md, "network-status and Events"): a failed ADD always
-// tells the pod why with a Warning Event. The scenarios belong to other
+// A failed ADD always tells the pod why with a Warning Event, where
+// Multus's Events deliberately differ (docs/multus-compat.md,
+// "network-status and Events") and for a missing NAD, where Multus's
+// NoNetworkFound is often lost. The scenarios belong to other
 // groups; their meta-cni assertions are added here, after every group's
 // init has run (files init in name order), keeping any a group has.
 func init() {
