@@ -153,9 +153,15 @@ func TestJSONAnnotationRequestsReachDelegatesAsCapabilitiesAndCNIArgs(t *testing
 	}
 	var status []nadv1.NetworkStatus
 	_ = json.Unmarshal([]byte(f.getPod(sb).Annotations[nadv1.NetworkStatusAnnot]), &status)
+	// As in Multus, network-status reports each delegate's own result:
+	// default stays on the cluster network, and net9's result has no
+	// default route, so no gateway.
+	if len(status) != 3 {
+		t.Fatalf("network-status has %d entries, want 3: %+v", len(status), status)
+	}
 	for _, st := range status {
-		if st.Default != (st.Interface == "net9") {
-			t.Errorf("network-status of %s has default=%v; only net9 carries the default route", st.Interface, st.Default)
+		if st.Default != (st.Interface == "eth0") || len(st.Gateway) != 0 {
+			t.Errorf("network-status of %s has default=%v gateway=%v; want default only on eth0, no gateway", st.Interface, st.Default, st.Gateway)
 		}
 	}
 	if err := f.node.Del(ctx, list, sb.rt); err != nil {

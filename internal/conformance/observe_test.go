@@ -127,7 +127,8 @@ func netnsView(netns ns.NetNS, macs bool) ([]string, error) {
 }
 
 // networkStatus is the pod's network-status annotation with every MAC
-// blanked (they are random) and keys in a stable order; "" when absent.
+// blanked but those the pod requested (the others are random), and keys in
+// a stable order; "" when absent.
 func (r *run) networkStatus(sb *sandbox) string {
 	r.t.Helper()
 	pod, err := r.kube.Clientset().CoreV1().Pods(sb.obj.Namespace).Get(context.Background(), sb.obj.Name, metav1.GetOptions{})
@@ -146,7 +147,9 @@ func (r *run) networkStatus(sb *sandbox) string {
 		return "unparseable: " + raw
 	}
 	for _, entry := range list {
-		if _, ok := entry["mac"]; ok && !r.sc.macs {
+		// Only a MAC the pod requested is the same on every run.
+		mac, ok := entry["mac"].(string)
+		if ok && !(r.sc.macs && mac != "" && strings.Contains(sb.spec.annotations[networksAnnot], mac)) {
 			entry["mac"] = "<mac>"
 		}
 	}
@@ -167,7 +170,8 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 		r.t.Fatal(err)
 	}
 	spurious := "\x00" // matches no message
-	if cn, ok := r.clusterNetwork(); ok {
+	cn, ok := r.clusterNetwork()
+	if ok {
 		spurious = fmt.Sprintf("cannot find a network-attachment-definition (%s) in namespace (kube-system)", cn)
 	}
 	var reasons []string
@@ -175,7 +179,7 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 		if ev.InvolvedObject.UID != sb.obj.UID {
 			continue
 		}
-		if ev.Reason == "NoNetworkFound" && strings.HasPrefix(ev.Message, spurious) {
+		if ev.Reason == "NoNetworkFound" && strings.HasPrefix(ev.Message, spurious) && r.confNamed(cn) {
 			o.SpuriousLookups++
 			continue
 		}
@@ -183,8 +187,30 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 			reasons = append(reasons, ev.Reason)
 		}
 	}
+	// Multus sends NoNetworkFound for a NAD it cannot read just before it
+	// exits, from a recorder that sends in the background, so the Event is
+	// often lost; its error says it was sent.
+	if err := o.Errs["ADD "+sb.spec.name]; r.impl.isMultus() && err != nil &&
+		strings.Contains(err.Error(), "cannot find a network-attachment-definition") && !slices.Contains(reasons, "NoNetworkFound") {
+		reasons = append(reasons, "NoNetworkFound")
+	}
 	sort.Strings(reasons)
 	return reasons
+}
+
+// confNamed says whether confDir holds a conf of network name: then
+// Multus's NoNetworkFound about it is the spurious one, sent on every ADD,
+// failed or not; otherwise the network is truly missing.
+func (r *run) confNamed(name string) bool {
+	entries, _ := os.ReadDir(filepath.Join(r.dir, "net.d"))
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(r.dir, "net.d", e.Name()))
+		var conf struct{ Name string }
+		if err == nil && json.Unmarshal(data, &conf) == nil && conf.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // clusterNetwork is the run's clusterNetwork when it is a bare name.

@@ -27,94 +27,137 @@ func ipConfig(t *testing.T, iface *int, cidr, gw string) *types100.IPConfig {
 
 func index(i int) *int { return &i }
 
-func TestStatusFromResult(t *testing.T) {
+func route(t *testing.T, dst, gw string) *types.Route {
+	t.Helper()
+	_, n, err := net.ParseCIDR(dst)
+	if err != nil {
+		t.Fatalf("ParseCIDR(%q): %v", dst, err)
+	}
+	return &types.Route{Dst: *n, GW: net.ParseIP(gw)}
+}
+
+// The results below have the shapes the reference plugins return.
+func TestStatusesFromResult(t *testing.T) {
 	const netns = "/var/run/netns/pod"
+	// bridge: the bridge, the host end of the veth, then the pod's end.
+	bridge := func(routes ...*types.Route) *types100.Result {
+		return &types100.Result{
+			CNIVersion: "1.0.0",
+			Interfaces: []*types100.Interface{
+				{Name: "cni0", Mac: "aa:aa:aa:aa:aa:01"},
+				{Name: "veth1a2b3c4d", Mac: "aa:aa:aa:aa:aa:02"},
+				{Name: "eth0", Mac: "0a:58:0a:f4:01:02", Sandbox: netns},
+			},
+			IPs:    []*types100.IPConfig{ipConfig(t, index(2), "10.244.1.2/24", "10.244.1.1")},
+			Routes: routes,
+		}
+	}
+	// macvlan with host-local, or chained with tuning (which passes the
+	// result on): one interface.
 	macvlan := &types100.Result{
 		CNIVersion: "1.0.0",
-		Interfaces: []*types100.Interface{{Name: "net1", Mac: "c2:b0:57:49:47:f1", Mtu: 1500, Sandbox: netns}},
+		Interfaces: []*types100.Interface{{Name: "net1", Mac: "c2:b0:57:49:47:f1", Mtu: 1400, Sandbox: netns}},
 		IPs: []*types100.IPConfig{
 			ipConfig(t, index(0), "192.168.1.205/24", "192.168.1.1"),
 			ipConfig(t, index(0), "fd00:1::205/64", "fd00:1::1"),
 		},
-		DNS: types.DNS{Nameservers: []string{"192.168.1.53"}, Domain: "example.com", Search: []string{"example.com"}, Options: []string{"ndots:2"}},
 	}
-	// macvlan chained with a veth-to-host plugin: the host-side veth and a
-	// second sandbox interface carry addresses that are not net1's.
-	chained := &types100.Result{
-		CNIVersion: "1.1.0",
+	// macvlan with static IPAM that sets routes and dns.
+	static := &types100.Result{
+		CNIVersion: "1.0.0",
+		Interfaces: []*types100.Interface{{Name: "net1", Mac: "c2:b0:57:49:47:f2", Sandbox: netns}},
+		IPs:        []*types100.IPConfig{ipConfig(t, index(0), "192.168.97.5/24", "192.168.97.1")},
+		Routes:     []*types.Route{route(t, "0.0.0.0/0", "192.168.97.1"), route(t, "10.96.0.0/12", ""), route(t, "::/0", "fd00:97::1")},
+		DNS:        types.DNS{Nameservers: []string{"192.168.97.53"}, Domain: "example.test", Search: []string{"example.test"}, Options: []string{"ndots:2"}},
+	}
+	staticDNS := nadv1.DNS{Nameservers: []string{"192.168.97.53"}, Domain: "example.test", Search: []string{"example.test"}, Options: []string{"ndots:2"}}
+	// Two sandbox interfaces, IPs for both, one without an index.
+	twoInterfaces := &types100.Result{
 		Interfaces: []*types100.Interface{
 			{Name: "net1", Mac: "c2:b0:57:49:47:f1", Sandbox: netns},
 			{Name: "veth1a2b3c4d", Mac: "aa:aa:aa:aa:aa:aa"},
 			{Name: "veth0", Mac: "bb:bb:bb:bb:bb:bb", Sandbox: netns},
 		},
 		IPs: []*types100.IPConfig{
-			ipConfig(t, index(0), "192.168.1.206/24", "192.168.1.1"),
 			ipConfig(t, index(1), "169.254.1.1/32", ""),
 			ipConfig(t, index(2), "169.254.1.2/32", "169.254.1.1"),
-			ipConfig(t, index(0), "fd00:1::206/64", "fd00:1::1"),
+			ipConfig(t, index(0), "192.168.1.206/24", "192.168.1.1"),
+			ipConfig(t, nil, "10.0.0.7/24", ""),
 		},
 	}
 	for _, tc := range []struct {
 		name      string
-		ifname    string
 		isDefault bool
 		res       *types100.Result
-		want      NetworkStatus
+		want      []NetworkStatus
 	}{
-		{"macvlan result reports both families, mac, mtu and dns", "net1", false, macvlan, NetworkStatus{
-			Name: "ns1/macvlan-conf", Interface: "net1", IPs: []string{"192.168.1.205", "fd00:1::205"},
-			Mac: "c2:b0:57:49:47:f1", Mtu: 1500,
-			DNS: nadv1.DNS{Nameservers: []string{"192.168.1.53"}, Domain: "example.com", Search: []string{"example.com"}, Options: []string{"ndots:2"}},
+		{"bridge: one entry, the sandbox interface, no gateway without a default route", true, bridge(), []NetworkStatus{
+			{Name: "ns1/net", Interface: "eth0", IPs: []string{"10.244.1.2"}, Mac: "0a:58:0a:f4:01:02", Default: true},
 		}},
-		{"default attachment lists the gateways of its ips", "net1", true, macvlan, NetworkStatus{
-			Name: "ns1/macvlan-conf", Interface: "net1", IPs: []string{"192.168.1.205", "fd00:1::205"},
-			Mac: "c2:b0:57:49:47:f1", Mtu: 1500, Default: true, Gateway: []string{"192.168.1.1", "fd00:1::1"},
-			DNS: nadv1.DNS{Nameservers: []string{"192.168.1.53"}, Domain: "example.com", Search: []string{"example.com"}, Options: []string{"ndots:2"}},
+		{"bridge not default", false, bridge(), []NetworkStatus{
+			{Name: "ns1/net", Interface: "eth0", IPs: []string{"10.244.1.2"}, Mac: "0a:58:0a:f4:01:02"},
 		}},
-		{"chained result reports only ifname's ips", "net1", true, chained, NetworkStatus{
-			Name: "ns1/macvlan-conf", Interface: "net1", IPs: []string{"192.168.1.206", "fd00:1::206"},
-			Mac: "c2:b0:57:49:47:f1", Default: true, Gateway: []string{"192.168.1.1", "fd00:1::1"},
+		{"bridge with isDefaultGateway: gateway from its default route", true, bridge(route(t, "0.0.0.0/0", "10.244.1.1")), []NetworkStatus{
+			{Name: "ns1/net", Interface: "eth0", IPs: []string{"10.244.1.2"}, Mac: "0a:58:0a:f4:01:02", Default: true, Gateway: []string{"10.244.1.1"}},
 		}},
-		{"second sandbox interface is reported when asked for", "veth0", false, chained, NetworkStatus{
-			Name: "ns1/macvlan-conf", Interface: "veth0", IPs: []string{"169.254.1.2"}, Mac: "bb:bb:bb:bb:bb:bb",
+		{"macvlan: both families, mac, mtu; the IPs' gateways are not reported", true, macvlan, []NetworkStatus{
+			{Name: "ns1/net", Interface: "net1", IPs: []string{"192.168.1.205", "fd00:1::205"}, Mac: "c2:b0:57:49:47:f1", Mtu: 1400, Default: true},
 		}},
-		{"sandbox interface wins over a host link of the same name", "net1", false, &types100.Result{
-			Interfaces: []*types100.Interface{{Name: "net1", Mac: "aa:aa:aa:aa:aa:aa"}, {Name: "net1", Mac: "c2:b0:57:49:47:f1", Sandbox: netns}},
-			IPs:        []*types100.IPConfig{ipConfig(t, index(0), "10.0.0.1/32", ""), ipConfig(t, index(1), "10.0.0.2/24", "")},
-		}, NetworkStatus{Name: "ns1/macvlan-conf", Interface: "net1", IPs: []string{"10.0.0.2"}, Mac: "c2:b0:57:49:47:f1"}},
-		{"interface without sandbox still matches", "net1", false, &types100.Result{
+		{"static IPAM: gateways of both default routes, on a network that is not default, and dns", false, static, []NetworkStatus{
+			{Name: "ns1/net", Interface: "net1", IPs: []string{"192.168.97.5"}, Mac: "c2:b0:57:49:47:f2", Gateway: []string{"192.168.97.1", "fd00:97::1"}, DNS: staticDNS},
+		}},
+		{"two sandbox interfaces: one entry each, the first with a gateway is default, unindexed IPs go last", true, twoInterfaces, []NetworkStatus{
+			{Name: "ns1/net", Interface: "net1", IPs: []string{"192.168.1.206"}, Mac: "c2:b0:57:49:47:f1"},
+			{Name: "ns1/net", Interface: "veth0", IPs: []string{"169.254.1.2", "10.0.0.7"}, Mac: "bb:bb:bb:bb:bb:bb", Default: true},
+		}},
+		{"two sandbox interfaces, no IP with a gateway: the first is default", true, &types100.Result{
+			Interfaces: []*types100.Interface{{Name: "net1", Sandbox: netns}, {Name: "net2", Sandbox: netns}},
+			IPs:        []*types100.IPConfig{ipConfig(t, index(1), "10.0.0.2/24", "")},
+		}, []NetworkStatus{
+			{Name: "ns1/net", Interface: "net1", Default: true},
+			{Name: "ns1/net", Interface: "net2", IPs: []string{"10.0.0.2"}},
+		}},
+		{"gateway on a host interface: no entry is default", true, &types100.Result{
+			Interfaces: []*types100.Interface{{Name: "host0"}, {Name: "net1", Sandbox: netns}},
+			IPs:        []*types100.IPConfig{ipConfig(t, index(0), "10.0.0.1/24", "10.0.0.254"), ipConfig(t, index(1), "10.0.0.2/24", "")},
+		}, []NetworkStatus{{Name: "ns1/net", Interface: "net1", IPs: []string{"10.0.0.2"}}}},
+		{"one interface without sandbox: an entry without interface", true, &types100.Result{
 			Interfaces: []*types100.Interface{{Name: "net1", Mac: "c2:b0:57:49:47:f1"}},
 			IPs:        []*types100.IPConfig{ipConfig(t, index(0), "10.0.0.2/24", "")},
-		}, NetworkStatus{Name: "ns1/macvlan-conf", Interface: "net1", IPs: []string{"10.0.0.2"}, Mac: "c2:b0:57:49:47:f1"}},
-		{"no interface index means all ips", "net1", true, &types100.Result{
-			IPs: []*types100.IPConfig{ipConfig(t, nil, "10.0.0.2/24", "10.0.0.1"), ipConfig(t, nil, "10.0.0.3/24", "10.0.0.1")},
-		}, NetworkStatus{Name: "ns1/macvlan-conf", Interface: "net1", IPs: []string{"10.0.0.2", "10.0.0.3"}, Default: true, Gateway: []string{"10.0.0.1"}}},
-		{"ips of other interfaces are not reported when ifname is absent", "net1", false, &types100.Result{
-			Interfaces: []*types100.Interface{{Name: "veth0", Sandbox: netns}},
-			IPs:        []*types100.IPConfig{ipConfig(t, index(0), "10.0.0.2/24", "")},
-		}, NetworkStatus{Name: "ns1/macvlan-conf", Interface: "net1"}},
-		{"nil entries and out-of-range indexes do not panic", "net1", true, &types100.Result{
-			Interfaces: []*types100.Interface{nil, {Name: "net1", Sandbox: netns}},
+		}, []NetworkStatus{{Name: "ns1/net", IPs: []string{"10.0.0.2"}, Default: true}}},
+		{"no interface: no entry", true, &types100.Result{
+			IPs: []*types100.IPConfig{ipConfig(t, nil, "10.0.0.2/24", "10.0.0.1")},
+		}, nil},
+		{"default route without destination counts, without gateway adds nothing", false, &types100.Result{
+			Interfaces: []*types100.Interface{{Name: "net1", Sandbox: netns}},
+			Routes:     []*types.Route{{GW: net.ParseIP("10.0.0.1")}, route(t, "0.0.0.0/0", ""), nil},
+		}, []NetworkStatus{{Name: "ns1/net", Interface: "net1", Gateway: []string{"10.0.0.1"}}}},
+		{"nil entries and out-of-range indexes do not panic", true, &types100.Result{
+			Interfaces: []*types100.Interface{nil, {Name: "net1", Sandbox: netns}, {Name: "net2", Sandbox: netns}},
 			IPs:        []*types100.IPConfig{nil, ipConfig(t, index(7), "10.0.0.9/24", ""), ipConfig(t, index(-1), "10.0.0.8/24", ""), {Interface: index(1)}, ipConfig(t, index(1), "10.0.0.2/24", "")},
-		}, NetworkStatus{Name: "ns1/macvlan-conf", Interface: "net1", IPs: []string{"10.0.0.2"}, Default: true}},
-		{"nil result gives name, interface and default only", "net1", true, nil,
-			NetworkStatus{Name: "ns1/macvlan-conf", Interface: "net1", Default: true}},
+		}, []NetworkStatus{{Name: "ns1/net", Interface: "net1", IPs: []string{"10.0.0.2"}, Default: true}, {Name: "ns1/net", Interface: "net2"}}},
+		{"nil result: no entry", true, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := StatusFromResult("ns1/macvlan-conf", tc.ifname, tc.isDefault, tc.res)
+			got := StatusesFromResult("ns1/net", tc.isDefault, tc.res)
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("StatusFromResult =\n%#v\nwant\n%#v", got, tc.want)
+				t.Fatalf("StatusesFromResult =\n%#v\nwant\n%#v", got, tc.want)
 			}
 		})
 	}
 }
 
-func TestStatusFromResultDoesNotAliasTheResult(t *testing.T) {
-	res := &types100.Result{DNS: types.DNS{Nameservers: []string{"10.0.0.53"}}}
-	st := StatusFromResult("ns1/a", "net1", false, res)
+func TestStatusesFromResultDoNotAliasTheResultOrEachOther(t *testing.T) {
+	res := &types100.Result{
+		Interfaces: []*types100.Interface{{Name: "a", Sandbox: "/ns"}, {Name: "b", Sandbox: "/ns"}},
+		Routes:     []*types.Route{{GW: net.ParseIP("10.0.0.1")}},
+		DNS:        types.DNS{Nameservers: []string{"10.0.0.53"}},
+	}
+	st := StatusesFromResult("ns1/a", false, res)
 	res.DNS.Nameservers[0] = "changed"
-	if st.DNS.Nameservers[0] != "10.0.0.53" {
-		t.Fatalf("status shares the result's nameserver slice")
+	st[1].Gateway[0], st[1].DNS.Nameservers[0] = "changed", "changed"
+	if st[0].DNS.Nameservers[0] != "10.0.0.53" || st[0].Gateway[0] != "10.0.0.1" {
+		t.Fatalf("entries share slices with the result or with each other: %#v", st)
 	}
 }
 

@@ -169,17 +169,19 @@ func (p *Plugin) resolvePod(ctx context.Context, inv *invocation, res *resolver,
 			return delegates, cluster != clusterSrc, nil
 		}
 	}
-	p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkResolutionFailed", err.Error())
+	reason := "NetworkResolutionFailed"
+	if unreadable := (*nadUnreadable)(nil); errors.As(err, &unreadable) {
+		reason = "NoNetworkFound"
+	}
+	p.event(ctx, inv, res.api, res.pod, "Warning", reason, err.Error())
 	return nil, false, err
 }
 
 // finish runs the steps after every delegate succeeded: the default-route
 // move, the network-status annotation and the Events.
 func (p *Plugin) finish(ctx context.Context, inv *invocation, api API, pod *kube.Pod, rec *delegate.Record, results []types.Result) error {
-	defaultIdx := -1
 	for i := range rec.Delegates {
 		if len(rec.Delegates[i].Gateways) > 0 {
-			defaultIdx = i
 			if err := delegate.MoveDefaultRoute(rec.NetNS, &rec.Delegates[i]); err != nil {
 				return &delegate.Error{Network: rec.Delegates[i].Network, IfName: rec.Delegates[i].IfName, Op: "set default-route of", Err: err}
 			}
@@ -188,15 +190,23 @@ func (p *Plugin) finish(ctx context.Context, inv *invocation, api API, pod *kube
 	if api == nil {
 		return nil
 	}
+	// As in Multus, the cluster network is the default one even when a
+	// default-route request moved the route elsewhere, and each entry is
+	// built from the delegate's own result, before that move.
+	// The Event has a line per delegate that reported an interface or an
+	// IP, the delegates Multus sends AddedInterface for.
 	statuses := make([]annotations.NetworkStatus, 0, len(results))
+	lines := make([]string, 0, len(results))
 	for i, r := range results {
 		d := &rec.Delegates[i]
 		res100, err := types100.NewResultFromResult(r)
 		if err != nil {
 			return fmt.Errorf("convert result of network %s: %w", d.Network, err)
 		}
-		isDefault := i == defaultIdx || (defaultIdx < 0 && d.Cluster)
-		statuses = append(statuses, annotations.StatusFromResult(statusName(d), d.IfName, isDefault, res100))
+		statuses = append(statuses, annotations.StatusesFromResult(statusName(d), d.Cluster, res100)...)
+		if len(res100.Interfaces) > 0 || len(res100.IPs) > 0 {
+			lines = append(lines, fmt.Sprintf("Add %s [%s] from %s", d.IfName, strings.Join(addresses(res100), ","), statusName(d)))
+		}
 	}
 	value, err := annotations.FormatNetworkStatus(statuses)
 	if err != nil {
@@ -206,14 +216,12 @@ func (p *Plugin) finish(ctx context.Context, inv *invocation, api API, pod *kube
 	// round trips on the same HTTP/2 connection, and the runtime waits on them.
 	// Should the patch then fail, the pod also gets NetworkAttachFailed, which
 	// says the interfaces were removed again.
-	lines := make([]string, 0, len(statuses))
-	for _, st := range statuses {
-		lines = append(lines, fmt.Sprintf("Add %s [%s] from %s", st.Interface, strings.Join(st.IPs, ","), st.Name))
-	}
 	eventDone := make(chan struct{})
 	go func() {
 		defer close(eventDone)
-		p.event(ctx, inv, api, pod, "Normal", "AddedInterface", strings.Join(lines, "; "))
+		if len(lines) > 0 {
+			p.event(ctx, inv, api, pod, "Normal", "AddedInterface", strings.Join(lines, "; "))
+		}
 	}()
 	err = api.SetPodAnnotation(ctx, pod, annotations.NetworkStatusKey, value)
 	<-eventDone
@@ -221,6 +229,17 @@ func (p *Plugin) finish(ctx context.Context, inv *invocation, api API, pod *kube
 		return &podError{err}
 	}
 	return nil
+}
+
+// addresses lists a result's IPs, as the AddedInterface Event shows them.
+func addresses(res *types100.Result) []string {
+	out := make([]string, 0, len(res.IPs))
+	for _, ip := range res.IPs {
+		if ip != nil && ip.Address.IP != nil {
+			out = append(out, ip.Address.IP.String())
+		}
+	}
+	return out
 }
 
 // statusName is a network's name in network-status: namespace/name for a

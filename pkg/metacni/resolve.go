@@ -41,6 +41,14 @@ func (e *NetworkError) Error() string {
 
 func (e *NetworkError) Unwrap() error { return e.Err }
 
+// nadUnreadable wraps a failed GET of a NetworkAttachmentDefinition, for
+// whatever reason: Multus tells the pod with a NoNetworkFound Event, and so
+// does meta-cni. The error inside decides the CNI code.
+type nadUnreadable struct{ err error }
+
+func (e *nadUnreadable) Error() string { return e.err.Error() }
+func (e *nadUnreadable) Unwrap() error { return e.err }
+
 // source is one network before its delegate is built: where its config
 // comes from and what the pod asked of it.
 type source struct {
@@ -314,10 +322,10 @@ func (r *resolver) nadSource(ctx context.Context, ns, name string) (*source, err
 	}
 	nad, err := r.api.GetNetworkAttachmentDefinition(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
-		return nil, &NetworkError{Network: network, Reason: "NetworkAttachmentDefinition not found; create it or fix the pod's annotation", Err: err}
+		return nil, &nadUnreadable{&NetworkError{Network: network, Reason: "NetworkAttachmentDefinition not found; create it or fix the pod's annotation", Err: err}}
 	}
 	if err != nil {
-		return nil, err
+		return nil, &nadUnreadable{err}
 	}
 	return r.sourceFromNAD(network, nad)
 }
