@@ -191,11 +191,18 @@ func (r *run) eventReasons(sb *sandbox, o *observation) []string {
 	// exits, from a recorder that sends in the background, so the Event is
 	// often lost; its error says it was sent.
 	if err := o.Errs["ADD "+sb.spec.name]; r.impl.isMultus() && err != nil &&
-		strings.Contains(err.Error(), "cannot find a network-attachment-definition") && !slices.Contains(reasons, "NoNetworkFound") {
+		sentNoNetworkFound(err.Error()) && !slices.Contains(reasons, "NoNetworkFound") {
 		reasons = append(reasons, "NoNetworkFound")
 	}
 	sort.Strings(reasons)
 	return reasons
+}
+
+// sentNoNetworkFound says whether a Multus ADD error shows it sent the
+// NoNetworkFound Event: reading a NAD failed, or its cluster network was
+// neither a NAD (the Event is sent then) nor a conf.
+func sentNoNetworkFound(msg string) bool {
+	return strings.Contains(msg, "cannot find a network-attachment-definition") || strings.Contains(msg, "failed to get clusterNetwork")
 }
 
 // confNamed says whether confDir holds a conf of network name: then

@@ -36,7 +36,7 @@ func init() {
 			netconf: map[string]any{"clusterNetwork": "no-such-network"},
 			pods:    []pod{{name: "p1"}},
 			meta: func(t *testing.T, o *observation) {
-				refused("p1", 7, "kube-system/no-such-network", "NetworkAttachmentDefinition not found")(t, o)
+				refused("p1", 7, "kube-system/no-such-network", `field "clusterNetwork"`, "meta-cni's conf")(t, o)
 				deletedClean("p1")(t, o)
 			}},
 		&scenario{name: "delegates-inline", nads: ab,

@@ -9,6 +9,8 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/meta-cni/meta-cni/pkg/annotations"
 	"github.com/meta-cni/meta-cni/pkg/delegate"
@@ -65,6 +67,12 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (_ types.Result, err 
 	}
 	clusterSrc, err := res.confClusterSource(ctx)
 	if err != nil {
+		if unreadable := (*nadUnreadable)(nil); errors.As(err, &unreadable) && inv.pod.UID != "" {
+			// The pod is not read yet, but the runtime named it: Multus
+			// tells it that its cluster network cannot be found, too.
+			pod := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: inv.pod.Namespace, Name: inv.pod.Name, UID: k8stypes.UID(inv.pod.UID)}}
+			p.event(ctx, inv, res.api, pod, "Warning", "NoNetworkFound", err.Error())
+		}
 		return nil, err
 	}
 	phases.mark("setup")

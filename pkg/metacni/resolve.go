@@ -2,6 +2,7 @@ package metacni
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -187,7 +188,18 @@ func (r *resolver) confClusterSource(ctx context.Context) (*source, error) {
 	if r.conf.ClusterNetwork == "" {
 		return &source{network: "delegates[0]", defaultName: "cluster", config: r.conf.Delegates[0]}, nil
 	}
-	return r.namedSource(ctx, r.conf.ClusterNetwork)
+	s, err := r.namedSource(ctx, r.conf.ClusterNetwork)
+	var ne *NetworkError
+	if errors.As(err, &ne) && apierrors.IsNotFound(ne.Err) {
+		// Not the pod's doing: say which field of whose conf to fix.
+		ne.Field = "clusterNetwork"
+		ne.Reason = fmt.Sprintf("meta-cni's clusterNetwork %q is neither a NetworkAttachmentDefinition in %s nor a conf in %s; create one or fix clusterNetwork in meta-cni's conf",
+			r.conf.ClusterNetwork, r.conf.NetworkNamespace, r.conf.ConfDir)
+		if strings.Contains(r.conf.ClusterNetwork, "/") {
+			ne.Reason = fmt.Sprintf("meta-cni's clusterNetwork names NetworkAttachmentDefinition %s, which does not exist; create it or fix clusterNetwork in meta-cni's conf", ne.Network)
+		}
+	}
+	return s, err
 }
 
 // clusterFromFile reports whether the NetConf's cluster network is read

@@ -125,15 +125,16 @@ func TestResolveNADWithEmptyConfigAndNoConfFails(t *testing.T) {
 
 func TestResolveMissingNADIsANetworkError(t *testing.T) {
 	for _, tc := range []struct {
-		name, netconf, networks, network string
+		name, netconf, networks, network, field, reason string
 	}{
-		{"annotation", `"clusterNetwork":"cluster"`, "net-a,missing", "team-a/missing"},
-		{"defaultNetworks", `"clusterNetwork":"cluster","defaultNetworks":["missing"]`, "", "kube-system/missing"},
-		{"clusterNetwork", `"clusterNetwork":"nets/missing"`, "", "nets/missing"},
+		{"annotation", `"clusterNetwork":"cluster"`, "net-a,missing", "team-a/missing", "", "NetworkAttachmentDefinition not found"},
+		{"defaultNetworks", `"clusterNetwork":"cluster","defaultNetworks":["missing"]`, "", "kube-system/missing", "", "NetworkAttachmentDefinition not found"},
+		// Not the pod's mistake: the message says which conf to fix.
+		{"clusterNetwork", `"clusterNetwork":"nets/missing"`, "", "nets/missing", "clusterNetwork", "fix clusterNetwork in meta-cni's conf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := fixture{netconf: tc.netconf, podNS: "team-a", annotations: map[string]string{annotations.NetworksKey: tc.networks}}.resolve(t)
-			checkNetworkError(t, err, tc.network, "", "NetworkAttachmentDefinition not found")
+			checkNetworkError(t, err, tc.network, tc.field, tc.reason)
 			if !apierrors.IsNotFound(err) {
 				t.Fatalf("error %v does not wrap the NotFound", err)
 			}
