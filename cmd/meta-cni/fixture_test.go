@@ -33,10 +33,7 @@ import (
 )
 
 var (
-	kubeOnce sync.Once
-	kubeEnv  *testenv.Kube
-	kubeErr  error
-	kubeDir  string
+	shared   testenv.SharedKube
 	saOnce   sync.Once
 	saConfig string
 	saErr    error
@@ -44,31 +41,12 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if kubeEnv != nil {
-		kubeEnv.Stop()
-	}
-	if kubeDir != "" {
-		os.RemoveAll(kubeDir)
-	}
+	shared.Stop()
 	os.Exit(code)
 }
 
-// sharedKube is one control plane for the whole package: starting
-// kube-apiserver takes seconds, and each test works in its own namespace.
-func sharedKube(t testing.TB) *testenv.Kube {
-	t.Helper()
-	testenv.RequireRoot(t)
-	kubeOnce.Do(func() {
-		kubeDir, kubeErr = os.MkdirTemp("", "meta-cni-kube-")
-		if kubeErr == nil {
-			kubeEnv, kubeErr = testenv.StartKube(kubeDir)
-		}
-	})
-	if kubeErr != nil {
-		t.Fatalf("start control plane: %v", kubeErr)
-	}
-	return kubeEnv
-}
+// sharedKube is one control plane for the whole package.
+func sharedKube(t testing.TB) *testenv.Kube { return shared.Get(t) }
 
 // chartKubeconfig is a kubeconfig for a ServiceAccount that holds exactly
 // the chart's ClusterRole.
@@ -80,7 +58,7 @@ func chartKubeconfig(t testing.TB, k *testenv.Kube) string {
 			saErr = err
 			return
 		}
-		saConfig, saErr = k.ServiceAccountKubeconfig(kubeDir, "meta-cni-system", "meta-cni", rules)
+		saConfig, saErr = k.ServiceAccountKubeconfig(shared.Dir(), "meta-cni-system", "meta-cni", rules)
 	})
 	if saErr != nil {
 		t.Fatalf("chart ServiceAccount: %v", saErr)

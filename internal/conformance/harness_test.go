@@ -25,10 +25,7 @@ type impl struct {
 func (i *impl) isMultus() bool { return i.multus != "" }
 
 var (
-	kubeOnce sync.Once
-	kubeEnv  *testenv.Kube
-	kubeDir  string
-	kubeErr  error
+	shared testenv.SharedKube
 
 	implsOnce sync.Once
 	impls     []*impl
@@ -37,29 +34,11 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if kubeEnv != nil {
-		kubeEnv.Stop()
-	}
-	if kubeDir != "" {
-		os.RemoveAll(kubeDir)
-	}
+	shared.Stop()
 	os.Exit(code)
 }
 
-func sharedKube(t testing.TB) *testenv.Kube {
-	t.Helper()
-	testenv.RequireRoot(t)
-	kubeOnce.Do(func() {
-		kubeDir, kubeErr = os.MkdirTemp("", "meta-cni-conformance-")
-		if kubeErr == nil {
-			kubeEnv, kubeErr = testenv.StartKube(kubeDir)
-		}
-	})
-	if kubeErr != nil {
-		t.Fatalf("start control plane: %v", kubeErr)
-	}
-	return kubeEnv
-}
+func sharedKube(t testing.TB) *testenv.Kube { return shared.Get(t) }
 
 // multusRBAC is the ClusterRole of Multus's own daemonset manifest
 // (deployments/multus-daemonset.yml, v4.2.3): the thin plugin updates
@@ -83,7 +62,7 @@ func implementations(t testing.TB) []*impl {
 				return
 			}
 			name := "multus-" + v.Version
-			kc, err := k.ServiceAccountKubeconfig(kubeDir, "kube-system", name, multusRBAC)
+			kc, err := k.ServiceAccountKubeconfig(shared.Dir(), "kube-system", name, multusRBAC)
 			if err != nil {
 				implsErr = err
 				return
@@ -95,7 +74,7 @@ func implementations(t testing.TB) []*impl {
 			implsErr = err
 			return
 		}
-		kc, err := k.ServiceAccountKubeconfig(kubeDir, "meta-cni-system", "meta-cni", rules)
+		kc, err := k.ServiceAccountKubeconfig(shared.Dir(), "meta-cni-system", "meta-cni", rules)
 		if err != nil {
 			implsErr = err
 			return
