@@ -15,6 +15,10 @@ import (
 	"github.com/meta-cni/meta-cni/internal/image"
 )
 
+// defaultRef is what the chart's default values pull: its repository and
+// appVersion.
+const defaultRef = "ghcr.io/meta-cni/meta-cni:0.1.0"
+
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
@@ -25,7 +29,7 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	out := fs.String("out", ".cache/images/meta-cni.tar", "the tarball to write")
-	ref := fs.String("ref", "ghcr.io/meta-cni/meta-cni:0.1.0", "the image's tag (the Makefile's IMAGE)")
+	ref := fs.String("ref", defaultRef, "the image's tag (the Makefile's IMAGE)")
 	version := fs.String("version", "dev", "meta-cni-daemon's reported version (the Makefile's VERSION)")
 	binDir := fs.String("bin-dir", "", "pack the binaries already in this dir (e.g. bin/) instead of compiling them")
 	if err := fs.Parse(args); err != nil {
