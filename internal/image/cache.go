@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -68,7 +69,22 @@ func buildCached(kind, outDir, ref string, specOf func(tmp string) (Spec, error)
 		return "", err
 	}
 	progressf("wrote %s image %s as %s (%s)", kind, ref, out, digest.Hex[:12])
+	pruneStale(outDir, kind)
 	return out, nil
+}
+
+// staleAfter is the age past which an image tarball of an earlier build
+// is removed: each source change leaves a new one, tens of MB each, and
+// no test imports a tarball that old.
+const staleAfter = time.Hour
+
+func pruneStale(outDir, kind string) {
+	old, _ := filepath.Glob(filepath.Join(outDir, kind+"-*.tar"))
+	for _, f := range old {
+		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > staleAfter {
+			_ = os.Remove(f)
+		}
+	}
 }
 
 // tagOf is ref's tag ("0.1.0" of "ghcr.io/meta-cni/meta-cni:0.1.0").

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // captureProgress collects what image builds report, for one test.
@@ -27,12 +28,26 @@ func captureProgress(t *testing.T) *bytes.Buffer {
 func TestWorkloadIsBuiltOnceAndReused(t *testing.T) {
 	dir := t.TempDir()
 	progress := captureProgress(t)
+	stale, recent, node := filepath.Join(dir, "workload-0ld.tar"), filepath.Join(dir, "workload-recent.tar"), filepath.Join(dir, "node-0ld.tar")
+	for _, f := range []string{stale, recent, node} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(stale, long, long)
+	os.Chtimes(node, long, long)
 	tar1, ref, err := Workload(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ref != WorkloadRef || filepath.Dir(tar1) != dir {
 		t.Fatalf("Workload = %s, %s", tar1, ref)
+	}
+	for f, want := range map[string]bool{stale: false, recent: true, node: true} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Errorf("%s kept = %v, want %v (only a stale workload tarball goes)", f, err == nil, want)
+		}
 	}
 	if !strings.Contains(progress.String(), "compiled ./images/workload") || !strings.Contains(progress.String(), "wrote workload image") {
 		t.Fatalf("progress %q does not say what was built", progress)
