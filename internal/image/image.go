@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -82,20 +83,40 @@ func Build(spec Spec) (v1.Image, error) {
 // (manifest.json, config, layer) tagged spec.Ref, the format
 // `ctr images import` reads.
 func WriteTarball(spec Spec, out string) error {
-	tag, err := name.NewTag(spec.Ref)
-	if err != nil {
+	if _, err := name.NewTag(spec.Ref); err != nil {
 		return fmt.Errorf("image reference %q: %w", spec.Ref, err)
 	}
 	img, err := Build(spec)
 	if err != nil {
 		return err
 	}
-	tmp := out + ".tmp"
+	return writeImage(img, spec.Ref, out)
+}
+
+// writeImage writes img tagged ref to out through a temp file of its own
+// and a rename, so two processes writing the same image never interleave
+// and a reader never sees half a tarball.
+func writeImage(img v1.Image, ref, out string) error {
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write image %s to %s: %w", ref, out, err)
+	}
+	tmp := f.Name()
+	f.Close()
+	_ = os.Chmod(tmp, 0o644) // CreateTemp's 0600 would hide it from a non-root ctr or skopeo
 	if err := tarball.WriteToFile(tmp, tag, img); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write image %s to %s: %w", spec.Ref, out, err)
+		return fmt.Errorf("write image %s to %s: %w", ref, out, err)
 	}
-	return os.Rename(tmp, out)
+	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write image %s to %s: %w", ref, out, err)
+	}
+	return nil
 }
 
 func layerBytes(spec Spec) ([]byte, error) {
