@@ -31,7 +31,7 @@ import (
 // KubeAPIServerBinary builds kube-apiserver from hack/tools/kube-apiserver
 // (cached; the first build takes minutes) and returns its path.
 func KubeAPIServerBinary() (string, error) {
-	return buildTool("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver")
+	return kubeBinary("kube-apiserver")
 }
 
 // Kube is a local control plane: a real etcd and a real kube-apiserver,
@@ -348,3 +348,7 @@ func (k *Kube) EnsureNamespace(name string) error {
 	}
 	return nil
 }
+
+// ServiceAccountKeyFile is the key the API server signs ServiceAccount
+// tokens with; kube-controller-manager needs it too.
+func (k *Kube) ServiceAccountKeyFile() string { return filepath.Join(k.dir, "pki", "sa.key") }
