@@ -127,3 +127,33 @@ func mountsUnder(dir string) ([]string, error) {
 	}
 	return found, sc.Err()
 }
+
+// Teardown removes what State records when the process that started the
+// cluster is gone (make node-down after a crash): the recorded processes,
+// every process in the nodes' cgroups and mount namespaces, the cgroups
+// and the netns. Leaks then tells what it could not remove.
+func Teardown(s State) error {
+	for _, pid := range s.PIDs {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	var errs []error
+	for _, n := range s.Nodes {
+		for _, pid := range n.PIDs {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		killCgroupProcs(n.CgroupRoot)
+		if n.MntNS != "" {
+			killMntNS(n.MntNS)
+		}
+		if err := removeCgroups(n.CgroupRoot); err != nil {
+			errs = append(errs, err)
+		}
+		if err := delNetns(n.NetNS); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := delNetns(s.FabricNS); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
