@@ -45,9 +45,18 @@ func (n *Node) PIDs() []int {
 	return pids
 }
 
-// start brings the node up in its netns (already made): the holder and its
-// mounts, containerd, the pause image, then the kubelet.
+// start brings the node up in its netns (already made): the runtime, then
+// the kubelet.
 func (n *Node) start(kubeURL, kubeconfig, pauseTar string) error {
+	if err := n.startRuntime(kubeURL, pauseTar); err != nil {
+		return err
+	}
+	return n.startKubelet(kubeconfig)
+}
+
+// startRuntime starts the holder and its mounts, the relay to the API
+// server, containerd, and imports the pause image.
+func (n *Node) startRuntime(kubeURL, pauseTar string) error {
 	for _, d := range []string{n.CNIBinDir, n.CNIConfDir, n.IPAMDir, n.path("run"), n.path("var-lib"), n.path("pod-logs"), n.path("kubelet")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
@@ -85,6 +94,10 @@ func (n *Node) start(kubeURL, kubeconfig, pauseTar string) error {
 	if out, err := exec.Command("ctr", "-a", n.CRISocket, "-n", "k8s.io", "images", "import", pauseTar).CombinedOutput(); err != nil {
 		return fmt.Errorf("node %s: import pause image: %w: %s", n.Name, err, out)
 	}
+	return nil
+}
+
+func (n *Node) startKubelet(kubeconfig string) error {
 	progressf("%s: kubelet (node IP %s, pods %s)", n.Name, n.IP, n.PodSubnet)
 	kcfg := n.path("kubelet.yaml")
 	if err := os.WriteFile(kcfg, []byte(n.kubeletConfig()), 0o644); err != nil {
