@@ -65,6 +65,9 @@ func addNodeNet(fabric, netns, port string, i, nodes int) error {
 // delNetns removes a netns made here (its veths go with it); a netns
 // already gone is fine.
 func delNetns(netns string) error {
+	if netns == "" {
+		return nil
+	}
 	if _, err := os.Stat(netnsPath(netns)); os.IsNotExist(err) {
 		return nil
 	}

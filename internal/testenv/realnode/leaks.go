@@ -75,6 +75,9 @@ func Leaks(s State) error {
 		}
 	}
 	for _, name := range netnsNames {
+		if name == "" {
+			continue
+		}
 		if _, err := os.Stat(netnsPath(name)); err == nil {
 			errs = append(errs, fmt.Errorf("netns %s left", name))
 		}
@@ -89,7 +92,7 @@ func Leaks(s State) error {
 		errs = append(errs, err)
 	}
 	for _, i := range ifs {
-		if strings.HasPrefix(i.Name, s.Name) {
+		if s.Name != "" && strings.HasPrefix(i.Name, s.Name) {
 			errs = append(errs, fmt.Errorf("host link %s left", i.Name))
 		}
 	}
