@@ -53,7 +53,7 @@ func serve(dir string) error {
 func nodeCount() int {
 	var n int
 	if _, err := fmt.Sscan(os.Getenv("REALNODE_NODES"), &n); err != nil || n < 1 {
-		return 1
+		return 2
 	}
 	return n
 }

@@ -52,6 +52,7 @@ func up(dir string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "node: up") {
+			showFrom(logPath, shown)
 			break
 		}
 	}

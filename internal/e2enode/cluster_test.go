@@ -18,8 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// startCluster brings up the control plane and REALNODE_NODES nodes (1 by
-// default) for one test, and at cleanup tears it down and fails the test
+// startCluster brings up the control plane and REALNODE_NODES nodes (2 by
+// default: cluster-wide IPAM only shows its worth across nodes) for one test, and at cleanup tears it down and fails the test
 // if anything of it is left on the machine.
 func startCluster(t *testing.T) *realnode.Cluster {
 	t.Helper()
@@ -32,7 +32,7 @@ func startCluster(t *testing.T) *realnode.Cluster {
 			t.Skipf("needs %s", bin)
 		}
 	}
-	nodes := 1
+	nodes := 2
 	if v := os.Getenv("REALNODE_NODES"); v != "" {
 		var err error
 		if nodes, err = strconv.Atoi(v); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/internal/testenv/realnode"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,6 +67,9 @@ func deploymentOnClusterNetwork(t *testing.T, c *realnode.Cluster) {
 		}
 		files = append(files, f)
 	}
+	t.Run("PodsReachEachOther", func(t *testing.T) {
+		podsReachEachOther(t, c, pods[0], pods[1])
+	})
 	if err := cs.AppsV1().Deployments("default").Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +87,32 @@ func deploymentOnClusterNetwork(t *testing.T, c *realnode.Cluster) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+}
+
+// podsReachEachOther: a TCP echo from pod a to pod b over the cluster
+// network, across the fabric when they are on different nodes.
+func podsReachEachOther(t *testing.T, c *realnode.Cluster, a, b corev1.Pod) {
+	if len(c.Nodes) > 1 && a.Spec.NodeName == b.Spec.NodeName {
+		t.Logf("both pods on %s: the path stays on one node", a.Spec.NodeName)
+	}
+	from, err := nodeNamed(t, c, a.Spec.NodeName).PodNetNS(a.Status.PodIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	to, err := nodeNamed(t, c, b.Spec.NodeName).PodNetNS(b.Status.PodIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer to.Close()
+	addr := net.JoinHostPort(b.Status.PodIP, "7007")
+	srv := testenv.StartEcho(t, to, addr)
+	if err := testenv.Echo(from, addr, 5*time.Second); err != nil {
+		t.Fatalf("pod %s (%s on %s) to pod %s (%s on %s): %v", a.Name, a.Status.PodIP, a.Spec.NodeName, b.Name, b.Status.PodIP, b.Spec.NodeName, err)
+	}
+	if got := srv.Clients(); len(got) != 1 || got[0] != a.Status.PodIP {
+		t.Errorf("echo server saw clients %v, want the pod's own address %s (no NAT on the cluster network)", got, a.Status.PodIP)
 	}
 }
 

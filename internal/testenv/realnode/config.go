@@ -110,6 +110,7 @@ func (n *Node) clusterConflist() ([]byte, error) {
 			"ipam": map[string]any{
 				"type":    "host-local",
 				"ranges":  [][]map[string]string{{{"subnet": n.PodSubnet}}},
+				"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
 				"dataDir": n.IPAMDir,
 			},
 		}},
