@@ -116,6 +116,19 @@ func podsReachEachOther(t *testing.T, c *realnode.Cluster, a, b corev1.Pod) {
 	}
 }
 
+// spread is "min, p50, p90, max" of the durations.
+func spread(m map[string]time.Duration) string {
+	var d []time.Duration
+	for _, v := range m {
+		d = append(d, v.Round(10*time.Millisecond))
+	}
+	if len(d) == 0 {
+		return "none"
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return fmt.Sprintf("min %s, p50 %s, p90 %s, max %s", d[0], d[len(d)/2], d[len(d)*9/10], d[len(d)-1])
+}
+
 func nodeNamed(t *testing.T, c *realnode.Cluster, name string) *realnode.Node {
 	t.Helper()
 	for _, n := range c.Nodes {
@@ -164,7 +177,7 @@ func podStartLatency(t *testing.T, c *realnode.Cluster, n int) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	running := map[string]time.Duration{}
+	running, scheduled := map[string]time.Duration{}, map[string]time.Duration{}
 	timeout := time.After(120 * time.Second)
 	for len(running) < n {
 		select {
@@ -173,7 +186,15 @@ func podStartLatency(t *testing.T, c *realnode.Cluster, n int) {
 				t.Fatal("pod watch closed")
 			}
 			p, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || p.Status.Phase != corev1.PodRunning {
+			if !isPod {
+				continue
+			}
+			if _, seen := scheduled[p.Name]; !seen && p.Spec.NodeName != "" {
+				mu.Lock()
+				scheduled[p.Name] = time.Since(created[p.Name])
+				mu.Unlock()
+			}
+			if p.Status.Phase != corev1.PodRunning {
 				continue
 			}
 			if _, seen := running[p.Name]; !seen {
@@ -185,13 +206,8 @@ func podStartLatency(t *testing.T, c *realnode.Cluster, n int) {
 			t.Fatalf("%d of %d pods Running after 120s", len(running), n)
 		}
 	}
-	var lat []time.Duration
-	for _, d := range running {
-		lat = append(lat, d)
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("pod start latency, %d pods created at once on %d node(s), cluster network only: min %s, p50 %s, p90 %s, max %s",
-		n, len(c.Nodes), lat[0].Round(10*time.Millisecond), lat[n/2].Round(10*time.Millisecond), lat[n*9/10].Round(10*time.Millisecond), lat[n-1].Round(10*time.Millisecond))
+	t.Logf("pod start latency, %d pods created at once on %d node(s), cluster network only: create → Running %s; create → scheduled %s",
+		n, len(c.Nodes), spread(running), spread(scheduled))
 	if err := cs.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "app=latency"}); err != nil {
 		t.Fatal(err)
 	}
