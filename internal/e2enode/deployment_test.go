@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +68,23 @@ func deploymentOnClusterNetwork(t *testing.T, c *realnode.Cluster) {
 		}
 		files = append(files, f)
 	}
+	t.Run("PodsRunUnderTheirNodesCgroup", func(t *testing.T) {
+		for _, n := range c.Nodes {
+			pids, err := n.TaskPIDs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pid := range pids {
+				cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(cg), ":/"+n.CgroupRoot+"/") {
+					t.Errorf("node %s: task %d is outside the node's cgroup /%s, so teardown could miss it:\n%s", n.Name, pid, n.CgroupRoot, cg)
+				}
+			}
+		}
+	})
 	t.Run("PodsReachEachOther", func(t *testing.T) {
 		podsReachEachOther(t, c, pods[0], pods[1])
 	})

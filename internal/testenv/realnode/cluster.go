@@ -133,11 +133,15 @@ func (c *Cluster) waitReady(n *Node, timeout time.Duration) error {
 	return n.kubelet.failure("not Ready after " + timeout.String())
 }
 
-// Stop deletes every pod, tears the nodes down, stops the control plane and
+// Stop stops the controllers (so no ReplicaSet or DaemonSet replaces a
+// pod), deletes every pod, tears the nodes down, stops the API server and
 // removes the netns. It does not remove Dir: a test's TempDir goes by
 // itself, and hack/node removes its own.
 func (c *Cluster) Stop() error {
 	var errs []error
+	for i := len(c.controllers) - 1; i >= 0; i-- {
+		c.controllers[i].stop(5 * time.Second)
+	}
 	if c.Kube != nil && len(c.Nodes) > 0 {
 		progressf("deleting every pod")
 		if err := deleteAllPods(c.Clientset()); err != nil {
@@ -149,9 +153,6 @@ func (c *Cluster) Stop() error {
 		if err := n.stop(); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	for i := len(c.controllers) - 1; i >= 0; i-- {
-		c.controllers[i].stop(5 * time.Second)
 	}
 	if c.Kube != nil {
 		c.Kube.Stop()

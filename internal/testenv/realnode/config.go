@@ -56,9 +56,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 }
 
 // kubeletConfig is the KubeletConfiguration of REAL-NODE.md: loopback
-// ports only, cgroupfs without QoS cgroups (pods go under the node's own
-// cgroup root, so two nodes never share one), no iptables, no image GC or
-// eviction, and open auth for a test node.
+// ports only, no iptables, no image GC or eviction, and open auth for a
+// test node. Unlike there, QoS cgroups are on: only then do pods go under
+// the node's own cgroup root (with them off, containerd puts every pod of
+// every node under one /k8s.io), so teardown finds each node's pods even
+// after their shims are gone, and two nodes never share a cgroup.
 func (n *Node) kubeletConfig() string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -67,7 +69,7 @@ healthzBindAddress: 127.0.0.1
 readOnlyPort: 0
 containerRuntimeEndpoint: unix://%s
 cgroupDriver: cgroupfs
-cgroupsPerQOS: false
+cgroupsPerQOS: true
 cgroupRoot: /%s
 enforceNodeAllocatable: []
 failSwapOn: false

@@ -51,7 +51,7 @@ func TestKubeletConfigLeavesTheMachineAlone(t *testing.T) {
 		"address":                "127.0.0.1",
 		"healthzBindAddress":     "127.0.0.1",
 		"readOnlyPort":           float64(0),
-		"cgroupsPerQOS":          false,
+		"cgroupsPerQOS":          true,
 		"cgroupRoot":             "/" + n.CgroupRoot,
 		"failSwapOn":             false,
 		"failCgroupV1":           false,

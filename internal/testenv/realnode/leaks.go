@@ -65,6 +65,9 @@ func Leaks(s State) error {
 		if pids := cgroupPIDs(n.CgroupRoot); len(pids) > 0 {
 			errs = append(errs, fmt.Errorf("node %s: processes %v still in cgroup %s", n.Name, pids, n.CgroupRoot))
 		}
+		if pids := shimPIDs(n.CRISocket); len(pids) > 0 {
+			errs = append(errs, fmt.Errorf("node %s: containerd shims %v still run", n.Name, pids))
+		}
 		if dirs := cgroupDirs(n.CgroupRoot); len(dirs) > 0 {
 			errs = append(errs, fmt.Errorf("node %s: cgroups left: %v", n.Name, dirs))
 		}
@@ -144,7 +147,8 @@ func Teardown(s State) error {
 		for _, pid := range n.PIDs {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		killCgroupProcs(n.CgroupRoot)
+		killPIDs(func() []int { return shimPIDs(n.CRISocket) })
+		killPIDs(func() []int { return cgroupPIDs(n.CgroupRoot) })
 		if n.MntNS != "" {
 			killMntNS(n.MntNS)
 		}

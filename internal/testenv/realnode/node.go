@@ -98,7 +98,10 @@ func (n *Node) startRuntime(kubeURL, pauseTar string) error {
 }
 
 func (n *Node) startKubelet(kubeconfig string) error {
-	progressf("%s: kubelet (node IP %s, pods %s)", n.Name, n.IP, n.PodSubnet)
+	progressf("%s: kubelet (node IP %s, pods %s, cgroup /%s)", n.Name, n.IP, n.PodSubnet, n.CgroupRoot)
+	if err := makeCgroups(n.CgroupRoot); err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
 	kcfg := n.path("kubelet.yaml")
 	if err := os.WriteFile(kcfg, []byte(n.kubeletConfig()), 0o644); err != nil {
 		return err

@@ -32,7 +32,10 @@ func (n *Node) stop() error {
 	if n.forward != nil {
 		n.forward.Close()
 	}
-	killCgroupProcs(n.CgroupRoot)
+	// The shims run in their own mount namespace and containerd's cgroup,
+	// and outlive containerd: found by the socket they were started for.
+	killPIDs(func() []int { return shimPIDs(n.CRISocket) })
+	killPIDs(func() []int { return cgroupPIDs(n.CgroupRoot) })
 	if n.MntNS != "" {
 		killMntNS(n.MntNS)
 	}
@@ -93,11 +96,12 @@ func cgroupPIDs(root string) []int {
 	return pids
 }
 
-// killCgroupProcs SIGKILLs the shims' children, the pause processes among
-// them: each is PID 1 of its own PID namespace and outlives containerd.
-func killCgroupProcs(root string) {
+// killPIDs SIGKILLs the processes list finds until it finds none: the
+// pods' processes (each pause is PID 1 of its own PID namespace and
+// outlives containerd and its shim) or the shims.
+func killPIDs(list func() []int) {
 	for i := 0; i < 50; i++ {
-		pids := cgroupPIDs(root)
+		pids := list()
 		if len(pids) == 0 {
 			return
 		}
@@ -125,6 +129,31 @@ func mntNSPIDs(mntns string) []int {
 	return pids
 }
 
+// shimPIDs are the containerd shims started for the containerd serving
+// socket: their command line names it after -address.
+func shimPIDs(socket string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-address" && args[i+1] == socket {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
 func killMntNS(mntns string) {
 	// Never the harness's own namespace: that would kill everything.
 	if self, err := os.Readlink("/proc/self/ns/mnt"); err != nil || self == mntns {
@@ -140,6 +169,33 @@ func killMntNS(mntns string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// makeCgroups creates the node's cgroup root on every hierarchy: the
+// kubelet requires it to exist. A new cpuset has no CPUs or memory nodes
+// until given its parent's.
+func makeCgroups(root string) error {
+	hier, err := filepath.Glob(filepath.Join(cgroupMount, "*"))
+	if err != nil {
+		return err
+	}
+	for _, h := range hier {
+		if _, err := os.Stat(filepath.Join(h, "cgroup.procs")); err != nil {
+			continue // not a hierarchy
+		}
+		dir := filepath.Join(h, root)
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if v, err := os.ReadFile(filepath.Join(h, f)); err == nil {
+				if err := os.WriteFile(filepath.Join(dir, f), v, 0o644); err != nil {
+					return fmt.Errorf("cgroup %s: set %s: %w", dir, f, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func removeCgroups(root string) error {
