@@ -65,5 +65,6 @@ func envFile(c *realnode.Cluster) string {
 		nodes = append(nodes, n.Name)
 		cri = append(cri, "unix://"+n.CRISocket)
 	}
-	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\n", c.Kubeconfig, strings.Join(nodes, " "), strings.Join(cri, " "))
+	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\nMACVLAN_MASTER=%s\nMACVLAN_SUBNET=%s\n",
+		c.Kubeconfig, strings.Join(nodes, " "), strings.Join(cri, " "), realnode.MacvlanMaster, realnode.MacvlanSubnet)
 }

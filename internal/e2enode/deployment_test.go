@@ -62,6 +62,11 @@ func deploymentOnClusterNetwork(t *testing.T, c *realnode.Cluster) {
 		if ip := net.ParseIP(p.Status.PodIP); !subnet.Contains(ip) {
 			t.Errorf("pod %s on %s has IP %s, outside the node's pod subnet %s", p.Name, n.Name, ip, n.PodSubnet)
 		}
+		// Running with the token volume proves the kubelet mounted a
+		// projected volume inside the node's private mount namespace.
+		if !hasTokenVolume(p) {
+			t.Errorf("pod %s has no kube-api-access volume: ServiceAccount admission is off", p.Name)
+		}
 		f := filepath.Join(n.IPAMDir, "cluster", p.Status.PodIP)
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("pod %s: host-local has no record of %s: %v", p.Name, p.Status.PodIP, err)
@@ -145,6 +150,15 @@ func spread(m map[string]time.Duration) string {
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return fmt.Sprintf("min %s, p50 %s, p90 %s, max %s", d[0], d[len(d)/2], d[len(d)*9/10], d[len(d)-1])
+}
+
+func hasTokenVolume(p corev1.Pod) bool {
+	for _, v := range p.Spec.Volumes {
+		if strings.HasPrefix(v.Name, "kube-api-access-") && v.Projected != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func nodeNamed(t *testing.T, c *realnode.Cluster, name string) *realnode.Node {

@@ -52,16 +52,24 @@ type Kube struct {
 // NetworkAttachmentDefinition CRD from the NAD client module. Call Stop when
 // done.
 func StartKube(dir string) (*Kube, error) {
-	return startKube(dir, true)
+	return startKube(dir, true, false)
 }
 
 // StartBareKube is StartKube without the NAD CRD, for tests that install it
 // themselves (the Helm chart does).
 func StartBareKube(dir string) (*Kube, error) {
-	return startKube(dir, false)
+	return startKube(dir, false, false)
 }
 
-func startKube(dir string, withCRD bool) (*Kube, error) {
+// StartNodeKube is StartBareKube for a cluster with real kubelets and a
+// kube-controller-manager (internal/testenv/realnode): the ServiceAccount
+// admission plugin is on, so pods get their token volume as on a real
+// cluster.
+func StartNodeKube(dir string) (*Kube, error) {
+	return startKube(dir, false, true)
+}
+
+func startKube(dir string, withCRD, serviceAccounts bool) (*Kube, error) {
 	bin, err := KubeAPIServerBinary()
 	if err != nil {
 		return nil, err
@@ -71,7 +79,7 @@ func startKube(dir string, withCRD bool) (*Kube, error) {
 		return nil, err
 	}
 	k := &Kube{Etcd: etcd, dir: dir, bin: bin, AdminToken: randomToken(), server: server{logFile: filepath.Join(dir, "kube-apiserver.log")}}
-	if err := k.configure(); err != nil {
+	if err := k.configure(serviceAccounts); err != nil {
 		etcd.Stop()
 		return nil, err
 	}
@@ -99,7 +107,7 @@ func StartKubeT(t testing.TB) *Kube {
 	return k
 }
 
-func (k *Kube) configure() error {
+func (k *Kube) configure(serviceAccounts bool) error {
 	pki := filepath.Join(k.dir, "pki")
 	ca, err := NewCA(pki, "kube-ca")
 	if err != nil {
@@ -137,13 +145,15 @@ func (k *Kube) configure() error {
 		"--service-account-key-file=" + saPub,
 		"--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.96.0.0/12",
-		// No controller-manager creates default ServiceAccounts here.
-		"--disable-admission-plugins=ServiceAccount",
 		"--enable-priority-and-fairness=false",
 		"--cert-dir=" + filepath.Join(k.dir, "certs"),
 		"--profiling=false",
 		"--endpoint-reconciler-type=none",
 		"--v=0",
+	}
+	if !serviceAccounts {
+		// No controller-manager creates default ServiceAccounts here.
+		k.args = append(k.args, "--disable-admission-plugins=ServiceAccount")
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func Start(opts Options) (c *Cluster, err error) {
 		}
 	}()
 	progressf("control plane (etcd, kube-apiserver) in %s", c.Dir)
-	if c.Kube, err = testenv.StartBareKube(filepath.Join(c.Dir, "kube")); err != nil {
+	if c.Kube, err = testenv.StartNodeKube(filepath.Join(c.Dir, "kube")); err != nil {
 		return c, err
 	}
 	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")

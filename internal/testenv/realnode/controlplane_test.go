@@ -15,7 +15,7 @@ import (
 // which StartKube alone never creates.
 func TestControllersCreateWhatPodsNeed(t *testing.T) {
 	dir := t.TempDir()
-	k, err := testenv.StartBareKube(filepath.Join(dir, "kube"))
+	k, err := testenv.StartNodeKube(filepath.Join(dir, "kube"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,10 @@ const (
 	nodeNet = "10.250.0.%d"
 	// podNet is the cluster network: one /24 per node.
 	podNet = "10.244.%d.0/24"
+	// MacvlanSubnet is free on the fabric's L2 for macvlan networks on the
+	// nodes' eth0 (MacvlanMaster); no node address is in it.
+	MacvlanSubnet = "10.250.1.0/24"
+	MacvlanMaster = nodeUplink
 )
 
 func nodeIP(i int) string       { return fmt.Sprintf(nodeNet, 10+i) }
