@@ -12,7 +12,7 @@ FUZZTIME ?= 40000x
 # Benchmarks are slow by design (hundreds of real pods); one run each.
 BENCHTIME ?= 1x
 
-.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help conformance
+.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help conformance e2e-node node-up node-down
 
 IMAGE ?= ghcr.io/meta-cni/meta-cni:0.1.0
 IMAGE_TAR ?= .cache/images/meta-cni.tar
@@ -21,11 +21,14 @@ all: build
 
 help:
 	@echo "build  - every binary into $(BIN)/"
-	@echo "tools  - etcd, kube-apiserver, helm and promcheck for the tests, into .cache/tools/"
+	@echo "tools  - etcd, the Kubernetes binaries (kube-apiserver, kubelet, ...), helm and promcheck for the tests, into .cache/tools/"
 	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
 	@echo "conformance - meta-cni beside Multus v4.2.3 and v4.3.0 on every scenario (docs/multus-compat.md); part of test"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "demo   - a local control plane, a few pods with two networks each"
+	@echo "e2e-node - the real-node tests (containerd + kubelet, internal/e2enode); part of test; REALNODE_NODES=1 for one node"
+	@echo "node-up - a real cluster (control plane + kubelet node) left running; facts in .cache/node/env"
+	@echo "node-down - tears node-up's cluster down and checks nothing is left"
 	@echo "image  - the node image the Helm chart runs, without Docker, into $(IMAGE_TAR)"
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -75,6 +78,22 @@ demo:
 	@echo "==> compiling the demo (with an empty Go build cache: a minute or two)"
 	@$(GO) build -o $(BIN)/.demo ./hack/demo
 	@$(BIN)/.demo
+
+# A real node (internal/testenv/realnode): containerd and a kubelet per node,
+# in their own netns and mount namespace. Root, containerd and runc needed;
+# the Kubernetes binaries are built on first use, with progress.
+REALNODE_NODES ?= 2
+
+e2e-node:
+	REALNODE_NODES=$(REALNODE_NODES) $(GO) test -count=1 -v -timeout 20m ./internal/e2enode/
+
+node-up:
+	@$(GO) build -o $(BIN)/.node ./hack/node
+	@REALNODE_NODES=$(REALNODE_NODES) $(BIN)/.node up
+
+node-down:
+	@$(GO) build -o $(BIN)/.node ./hack/node
+	@$(BIN)/.node down
 
 # No Docker engine: hack/image compiles ./cmd/... and packs the image tagged
 # $(IMAGE) as a docker-archive tarball (ctr import, docker load, crane push).

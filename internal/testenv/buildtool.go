@@ -35,6 +35,12 @@ var reused sync.Map
 // buildTool builds a binary from a tool module under hack/tools/<module>
 // into .cache/tools/<name>, unless it is already there.
 func buildTool(module, pkg, name string) (string, error) {
+	return buildToolWithLDFlags(module, pkg, name, "")
+}
+
+// buildToolWithLDFlags is buildTool with linker flags, for binaries that
+// learn their version from -X (the Kubernetes ones).
+func buildToolWithLDFlags(module, pkg, name, ldflags string) (string, error) {
 	out := filepath.Join(CacheDir(), "tools", name)
 	waiting := func() { progressf("waiting for another process that is building %s", name) }
 	err := withFileLockOr(out+".lock", waiting, func() error {
@@ -44,14 +50,14 @@ func buildTool(module, pkg, name string) (string, error) {
 			}
 			return nil
 		}
-		return goBuildWithProgress(filepath.Join(RepoRoot(), "hack", "tools", module), pkg, name, out)
+		return goBuildWithProgress(filepath.Join(RepoRoot(), "hack", "tools", module), pkg, name, out, ldflags)
 	})
 	return out, err
 }
 
 // goBuildWithProgress runs `go build -v`, which names each package as it
 // is compiled, and reports the count against the package's dependencies.
-func goBuildWithProgress(dir, pkg, name, out string) error {
+func goBuildWithProgress(dir, pkg, name, out, ldflags string) error {
 	start := time.Now()
 	progressf("building %s from %s (first run only; cached in %s)", name, relToRepo(dir), relToRepo(filepath.Dir(out)))
 	list := exec.Command("go", "list", "-deps", pkg)
@@ -63,7 +69,11 @@ func goBuildWithProgress(dir, pkg, name, out string) error {
 	total := bytes.Count(deps, []byte("\n"))
 	progressf("%s: %d packages to compile at most (modules resolved in %s)", name, total, time.Since(start).Round(time.Second))
 
-	cmd := exec.Command("go", "build", "-v", "-o", out, pkg)
+	args := []string{"build", "-v", "-o", out}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -31,7 +31,7 @@ import (
 // KubeAPIServerBinary builds kube-apiserver from hack/tools/kube-apiserver
 // (cached; the first build takes minutes) and returns its path.
 func KubeAPIServerBinary() (string, error) {
-	return buildTool("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver")
+	return kubeBinary("kube-apiserver")
 }
 
 // Kube is a local control plane: a real etcd and a real kube-apiserver,
@@ -52,16 +52,24 @@ type Kube struct {
 // NetworkAttachmentDefinition CRD from the NAD client module. Call Stop when
 // done.
 func StartKube(dir string) (*Kube, error) {
-	return startKube(dir, true)
+	return startKube(dir, true, false)
 }
 
 // StartBareKube is StartKube without the NAD CRD, for tests that install it
 // themselves (the Helm chart does).
 func StartBareKube(dir string) (*Kube, error) {
-	return startKube(dir, false)
+	return startKube(dir, false, false)
 }
 
-func startKube(dir string, withCRD bool) (*Kube, error) {
+// StartNodeKube is StartBareKube for a cluster with real kubelets and a
+// kube-controller-manager (internal/testenv/realnode): the ServiceAccount
+// admission plugin is on, so pods get their token volume as on a real
+// cluster.
+func StartNodeKube(dir string) (*Kube, error) {
+	return startKube(dir, false, true)
+}
+
+func startKube(dir string, withCRD, serviceAccounts bool) (*Kube, error) {
 	bin, err := KubeAPIServerBinary()
 	if err != nil {
 		return nil, err
@@ -71,7 +79,7 @@ func startKube(dir string, withCRD bool) (*Kube, error) {
 		return nil, err
 	}
 	k := &Kube{Etcd: etcd, dir: dir, bin: bin, AdminToken: randomToken(), server: server{logFile: filepath.Join(dir, "kube-apiserver.log")}}
-	if err := k.configure(); err != nil {
+	if err := k.configure(serviceAccounts); err != nil {
 		etcd.Stop()
 		return nil, err
 	}
@@ -99,7 +107,7 @@ func StartKubeT(t testing.TB) *Kube {
 	return k
 }
 
-func (k *Kube) configure() error {
+func (k *Kube) configure(serviceAccounts bool) error {
 	pki := filepath.Join(k.dir, "pki")
 	ca, err := NewCA(pki, "kube-ca")
 	if err != nil {
@@ -137,13 +145,15 @@ func (k *Kube) configure() error {
 		"--service-account-key-file=" + saPub,
 		"--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.96.0.0/12",
-		// No controller-manager creates default ServiceAccounts here.
-		"--disable-admission-plugins=ServiceAccount",
 		"--enable-priority-and-fairness=false",
 		"--cert-dir=" + filepath.Join(k.dir, "certs"),
 		"--profiling=false",
 		"--endpoint-reconciler-type=none",
 		"--v=0",
+	}
+	if !serviceAccounts {
+		// No controller-manager creates default ServiceAccounts here.
+		k.args = append(k.args, "--disable-admission-plugins=ServiceAccount")
 	}
 	return nil
 }
@@ -348,3 +358,7 @@ func (k *Kube) EnsureNamespace(name string) error {
 	}
 	return nil
 }
+
+// ServiceAccountKeyFile is the key the API server signs ServiceAccount
+// tokens with; kube-controller-manager needs it too.
+func (k *Kube) ServiceAccountKeyFile() string { return filepath.Join(k.dir, "pki", "sa.key") }

@@ -91,3 +91,7 @@ func (s *server) running() bool {
 		return true
 	}
 }
+
+// StartDaemon starts cmd so that it is killed when this process dies, for
+// harnesses outside this package (internal/testenv/realnode).
+func StartDaemon(cmd *exec.Cmd) error { return startDaemon(cmd) }

@@ -1,4 +1,4 @@
-// Command build builds the test tools (etcd, kube-apiserver, helm,
+// Command build builds the test tools (etcd, the Kubernetes binaries, helm,
 // promcheck and the Multus releases the conformance suite compares
 // against) into .cache/tools.
 package main
@@ -11,7 +11,9 @@ import (
 )
 
 func main() {
-	builds := []func() (string, error){testenv.EtcdBinary, testenv.KubeAPIServerBinary, testenv.HelmBinary, testenv.PromcheckBinary}
+	builds := []func() (string, error){testenv.EtcdBinary, testenv.KubeAPIServerBinary,
+		testenv.KubeControllerManagerBinary, testenv.KubeSchedulerBinary, testenv.KubeletBinary, testenv.KubeProxyBinary,
+		testenv.HelmBinary, testenv.PromcheckBinary}
 	for _, v := range testenv.MultusVersions {
 		builds = append(builds, func() (string, error) { return testenv.MultusBinary(v) })
 	}

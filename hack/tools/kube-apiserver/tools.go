@@ -1,6 +1,14 @@
 //go:build tools
 
-// Package tools pins the kube-apiserver that the end-to-end harness builds and runs.
+// Package tools pins the Kubernetes binaries that the end-to-end harness
+// builds and runs: the control plane (kube-apiserver, kube-controller-manager,
+// kube-scheduler) and the node (kubelet, kube-proxy).
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+)

@@ -1,0 +1,194 @@
+package realnode
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+// Node is one kubelet with its containerd, both in the node's netns and in
+// one private mount namespace held open by a "holder" process.
+type Node struct {
+	Name       string // the Kubernetes node name
+	Dir        string
+	NetNS      string // name under /run/netns
+	IP         string // eth0's address on the fabric
+	PodSubnet  string
+	CRISocket  string // containerd's socket, for ctr -a and crictl
+	CNIBinDir  string
+	CNIConfDir string
+	IPAMDir    string // host-local's files of the cluster network
+	CgroupRoot string // the cgroup every pod of this node lives under
+	MntNS      string // the holder's mount namespace, "mnt:[inode]"
+
+	holder, containerd, kubelet *proc
+	forward                     *testenv.Forward
+}
+
+func (n *Node) path(elem ...string) string { return filepath.Join(append([]string{n.Dir}, elem...)...) }
+
+// PIDs are the processes this node started directly.
+func (n *Node) PIDs() []int {
+	var pids []int
+	for _, p := range []*proc{n.holder, n.containerd, n.kubelet} {
+		if p != nil {
+			pids = append(pids, p.pid())
+		}
+	}
+	return pids
+}
+
+// start brings the node up in its netns (already made): the runtime, then
+// the kubelet.
+func (n *Node) start(kubeURL, kubeconfig, pauseTar string) error {
+	if err := n.startRuntime(kubeURL, pauseTar); err != nil {
+		return err
+	}
+	return n.startKubelet(kubeconfig)
+}
+
+// startRuntime starts the holder and its mounts, the relay to the API
+// server, containerd, and imports the pause image.
+func (n *Node) startRuntime(kubeURL, pauseTar string) error {
+	for _, d := range []string{n.CNIBinDir, n.CNIConfDir, n.IPAMDir, n.path("run"), n.path("var-lib"), n.path("pod-logs"), n.path("kubelet")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
+		}
+	}
+	if err := n.installCNI(); err != nil {
+		return err
+	}
+	progressf("%s: private mount namespace in netns %s", n.Name, n.NetNS)
+	if err := n.startHolder(); err != nil {
+		return err
+	}
+	netns, err := ns.GetNS(netnsPath(n.NetNS))
+	if err != nil {
+		return fmt.Errorf("node %s: open netns: %w", n.Name, err)
+	}
+	defer netns.Close()
+	// The kubelet dials the API server's loopback address from inside the
+	// node netns; the relay carries it to the host's loopback.
+	if n.forward, err = testenv.ForwardIntoNS(netns, strings.TrimPrefix(kubeURL, "https://")); err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	progressf("%s: containerd on %s", n.Name, n.CRISocket)
+	cfg := n.path("containerd.toml")
+	if err := os.WriteFile(cfg, []byte(n.containerdConfig()), 0o644); err != nil {
+		return err
+	}
+	if n.containerd, err = startProc(n.Name+" containerd", n.path("containerd.log"), n.inNode("containerd", "--config", cfg)...); err != nil {
+		return err
+	}
+	if err := n.waitCtr(30 * time.Second); err != nil {
+		return err
+	}
+	progressf("%s: importing the pause image", n.Name)
+	if out, err := exec.Command("ctr", "-a", n.CRISocket, "-n", "k8s.io", "images", "import", pauseTar).CombinedOutput(); err != nil {
+		return fmt.Errorf("node %s: import pause image: %w: %s", n.Name, err, out)
+	}
+	return nil
+}
+
+func (n *Node) startKubelet(kubeconfig string) error {
+	progressf("%s: kubelet (node IP %s, pods %s, cgroup /%s)", n.Name, n.IP, n.PodSubnet, n.CgroupRoot)
+	if err := makeCgroups(n.CgroupRoot); err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	kcfg := n.path("kubelet.yaml")
+	if err := os.WriteFile(kcfg, []byte(n.kubeletConfig()), 0o644); err != nil {
+		return err
+	}
+	kubelet, err := testenv.KubeletBinary()
+	if err != nil {
+		return err
+	}
+	n.kubelet, err = startProc(n.Name+" kubelet", n.path("kubelet.log"), n.inNode(kubelet,
+		"--config="+kcfg, "--kubeconfig="+kubeconfig, "--root-dir="+n.path("kubelet"),
+		"--hostname-override="+n.Name, "--node-ip="+n.IP, "--v=1")...)
+	return err
+}
+
+// inNode prefixes argv so it runs in the holder's mount and net namespaces.
+func (n *Node) inNode(argv ...string) []string {
+	return append([]string{"nsenter", fmt.Sprintf("--target=%d", n.holder.pid()), "--mount", "--net", "--"}, argv...)
+}
+
+// startHolder starts the process that owns the node's private mount
+// namespace. Inside it: the kubelet's sysctl values over the host's, and
+// the node's own /run and /var/lib, so containerd's shim sockets and the
+// CNI result cache stay in the node's dir.
+func (n *Node) startHolder() error {
+	mounts, err := n.sysctlMounts()
+	if err != nil {
+		return fmt.Errorf("node %s: sysctl files: %w", n.Name, err)
+	}
+	mounts = append(mounts,
+		fmt.Sprintf("mount --bind %q /run", n.path("run")),
+		fmt.Sprintf("mount --bind %q /var/lib", n.path("var-lib")),
+		"echo ready", "exec sleep infinity")
+	n.holder, err = startProc(n.Name+" holder", n.path("holder.log"),
+		"nsenter", "--net="+netnsPath(n.NetNS), "--",
+		"unshare", "--mount", "--propagation", "private", "--", "sh", "-ec", strings.Join(mounts, "\n"))
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(n.holder.logFile); strings.Contains(string(b), "ready") {
+			link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", n.holder.pid()))
+			if err != nil {
+				return fmt.Errorf("node %s: holder's mount namespace: %w", n.Name, err)
+			}
+			n.MntNS = link
+			return nil
+		}
+		if !n.holder.running() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n.holder.failure("mount namespace not ready")
+}
+
+func (n *Node) waitCtr(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		if !n.containerd.running() {
+			return n.containerd.failure("exited")
+		}
+		if exec.CommandContext(ctx, "ctr", "-a", n.CRISocket, "version").Run() == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return n.containerd.failure("not serving after " + timeout.String())
+}
+
+// installCNI links the reference plugins into the node's bin dir (a
+// chart's installer later adds its own there) and writes the cluster
+// network's conflist.
+func (n *Node) installCNI() error {
+	src, err := testenv.CNIPath()
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap", "macvlan", "static"} {
+		if err := os.Symlink(filepath.Join(src, p), filepath.Join(n.CNIBinDir, p)); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("node %s: install CNI plugin %s: %w", n.Name, p, err)
+		}
+	}
+	conf, err := n.clusterConflist()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(n.CNIConfDir, "10-cluster.conflist"), conf, 0o644)
+}
