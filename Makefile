@@ -26,7 +26,7 @@ help:
 	@echo "conformance - meta-cni beside Multus v4.2.3 and v4.3.0 on every scenario (docs/multus-compat.md); part of test"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "demo   - a local control plane, a few pods with two networks each"
-	@echo "e2e-node - the real-node tests (containerd + kubelet, internal/e2enode); part of test; REALNODE_NODES=1 for one node"
+	@echo "e2e-node - the real-node tests (containerd + kubelet, internal/e2enode) with the long parts (pod-start figures) that test leaves out; REALNODE_NODES=1 for one node"
 	@echo "node-up - a real cluster (control plane + kubelet node) left running; facts in .cache/node/env"
 	@echo "node-down - tears node-up's cluster down and checks nothing is left"
 	@echo "image  - the node image the Helm chart runs, without Docker, into $(IMAGE_TAR)"
@@ -85,7 +85,7 @@ demo:
 REALNODE_NODES ?= 2
 
 e2e-node:
-	REALNODE_NODES=$(REALNODE_NODES) $(GO) test -count=1 -v -timeout 20m ./internal/e2enode/
+	E2ENODE_LONG=1 REALNODE_NODES=$(REALNODE_NODES) $(GO) test -count=1 -v -timeout 20m ./internal/e2enode/
 
 node-up:
 	@$(GO) build -o $(BIN)/.node ./hack/node

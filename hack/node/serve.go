@@ -28,13 +28,22 @@ func envPath(dir string) string   { return filepath.Join(dir, "env") }
 func serve(dir string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	c, err := realnode.Start(realnode.Options{Dir: filepath.Join(dir, "cluster"), Nodes: nodeCount()})
+	images, workload, err := realnode.NodeImages()
 	if err != nil {
 		return err
 	}
+	c, err := realnode.Start(realnode.Options{Dir: filepath.Join(dir, "cluster"), Nodes: nodeCount(), Images: images})
+	if err != nil {
+		return err
+	}
+	if os.Getenv("NODE_CHART") != "0" {
+		if err := c.InstallChart(); err != nil {
+			return errors.Join(err, c.Stop())
+		}
+	}
 	sup := supervisor{PID: os.Getpid(), State: c.State()}
 	b, _ := json.MarshalIndent(sup, "", "  ")
-	err = errors.Join(os.WriteFile(statePath(dir), b, 0o644), os.WriteFile(envPath(dir), []byte(envFile(c)), 0o644))
+	err = errors.Join(os.WriteFile(statePath(dir), b, 0o644), os.WriteFile(envPath(dir), []byte(envFile(c, workload)), 0o644))
 	if err == nil {
 		fmt.Println("node: up")
 		<-sigs
@@ -59,12 +68,13 @@ func nodeCount() int {
 }
 
 // envFile is the shell-sourceable facts scripts drive the cluster with.
-func envFile(c *realnode.Cluster) string {
+func envFile(c *realnode.Cluster, workload string) string {
 	var nodes, cri []string
 	for _, n := range c.Nodes {
 		nodes = append(nodes, n.Name)
 		cri = append(cri, "unix://"+n.CRISocket)
 	}
-	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\nMACVLAN_MASTER=%s\nMACVLAN_SUBNET=%s\n",
-		c.Kubeconfig, strings.Join(nodes, " "), strings.Join(cri, " "), realnode.MacvlanMaster, realnode.MacvlanSubnet)
+	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\nMACVLAN_MASTER=%s\nMACVLAN_SUBNET=%s\nTEST_IMAGE=%s\nETCD_ENDPOINTS=%s\n",
+		c.Kubeconfig, strings.Join(nodes, " "), strings.Join(cri, " "), realnode.MacvlanMaster, realnode.MacvlanSubnet,
+		workload, strings.Join(c.IPAMEtcd.Endpoints(), ","))
 }

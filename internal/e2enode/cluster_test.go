@@ -19,9 +19,11 @@ import (
 )
 
 // startCluster brings up the control plane and REALNODE_NODES nodes (2 by
-// default: cluster-wide IPAM only shows its worth across nodes) for one test, and at cleanup tears it down and fails the test
-// if anything of it is left on the machine.
-func startCluster(t *testing.T) *realnode.Cluster {
+// default: cluster-wide IPAM only shows its worth across nodes), each with
+// the node and workload images, for one test, and at cleanup tears it down
+// and fails the test if anything of it is left on the machine. It returns
+// the workload image's ref too.
+func startCluster(t *testing.T) (*realnode.Cluster, string) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	for _, bin := range []string{"containerd", "runc", "ctr", "nsenter", "unshare"} {
@@ -39,8 +41,12 @@ func startCluster(t *testing.T) *realnode.Cluster {
 			t.Fatalf("REALNODE_NODES=%q: %v", v, err)
 		}
 	}
+	images, workload, err := realnode.NodeImages()
+	if err != nil {
+		t.Fatalf("build images: %v", err)
+	}
 	start := time.Now()
-	c, err := realnode.Start(realnode.Options{Dir: t.TempDir(), Nodes: nodes})
+	c, err := realnode.Start(realnode.Options{Dir: t.TempDir(), Nodes: nodes, Images: images})
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}
@@ -56,7 +62,7 @@ func startCluster(t *testing.T) *realnode.Cluster {
 		}
 		t.Logf("teardown in %s", time.Since(start).Round(100*time.Millisecond))
 	})
-	return c
+	return c, workload
 }
 
 // pauseDeployment is n pause pods on the cluster network.

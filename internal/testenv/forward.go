@@ -25,6 +25,13 @@ type Forward struct {
 
 // ForwardIntoNS starts relaying addr (host:port) from inside netns.
 func ForwardIntoNS(netns ns.NetNS, addr string) (*Forward, error) {
+	return ForwardIntoNSTo(netns, addr, addr)
+}
+
+// ForwardIntoNSTo relays listen (host:port, an address netns already has)
+// from inside netns to target in the test's own namespace: a node's
+// ClusterIP of the API server to the API server on loopback, say.
+func ForwardIntoNSTo(netns ns.NetNS, listen, target string) (*Forward, error) {
 	f := &Forward{}
 	err := netns.Do(func(ns.NetNS) error {
 		lo, err := netlink.LinkByName("lo")
@@ -34,14 +41,14 @@ func ForwardIntoNS(netns ns.NetNS, addr string) (*Forward, error) {
 		if err := netlink.LinkSetUp(lo); err != nil {
 			return err
 		}
-		f.l, err = net.Listen("tcp", addr)
+		f.l, err = net.Listen("tcp", listen)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s inside netns %s: %w", addr, netns.Path(), err)
+		return nil, fmt.Errorf("listen on %s inside netns %s: %w", listen, netns.Path(), err)
 	}
 	f.wg.Add(1)
-	go f.serve(addr)
+	go f.serve(target)
 	return f, nil
 }
 

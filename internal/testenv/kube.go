@@ -107,6 +107,10 @@ func StartKubeT(t testing.TB) *Kube {
 	return k
 }
 
+// KubeServiceIP is the ClusterIP of the "kubernetes" Service: the first
+// address of the service range below.
+const KubeServiceIP = "10.96.0.1"
+
 func (k *Kube) configure(serviceAccounts bool) error {
 	pki := filepath.Join(k.dir, "pki")
 	ca, err := NewCA(pki, "kube-ca")
@@ -114,7 +118,10 @@ func (k *Kube) configure(serviceAccounts bool) error {
 		return err
 	}
 	k.CAFile = ca.CertFile
-	cert, key, err := ca.Issue("kube-apiserver", nil, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+	// KubeServiceIP too, as a real API server's certificate has: pods and
+	// hostNetwork daemons reach it there (realnode relays that address).
+	cert, key, err := ca.Issue("kube-apiserver", nil, []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(KubeServiceIP)},
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"})
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,10 @@ const PauseImage = "localhost/meta-cni/pause:1"
 type Options struct {
 	Dir   string // everything of the cluster lives under it
 	Nodes int    // 1 when zero
+	// Images are docker-archive tarballs every node imports after the
+	// pause image (image.Node, image.Workload), for pods with
+	// imagePullPolicy Never.
+	Images []string
 }
 
 // Cluster is a control plane and its nodes.
@@ -42,6 +46,11 @@ type Cluster struct {
 	Kubeconfig string
 	Nodes      []*Node
 	FabricNS   string
+	// IPAMEtcd is etcd-ipam's etcd, apart from the control plane's so IPAM
+	// data and Kubernetes objects never share a keyspace or a failure. Its
+	// loopback endpoint is relayed into every node netns at the same
+	// address, so one endpoint list serves the host and the nodes.
+	IPAMEtcd *testenv.EtcdCluster
 
 	controllers []*proc
 }
@@ -71,6 +80,10 @@ func Start(opts Options) (c *Cluster, err error) {
 	if err = c.startControllers(); err != nil {
 		return c, err
 	}
+	progressf("etcd for etcd-ipam")
+	if c.IPAMEtcd, err = testenv.StartEtcdCluster(filepath.Join(c.Dir, "ipam-etcd"), 1, nil); err != nil {
+		return c, fmt.Errorf("start etcd-ipam's etcd: %w", err)
+	}
 	pauseTar, err := buildPause(filepath.Join(c.Dir, "pause.tar"))
 	if err != nil {
 		return c, err
@@ -85,7 +98,7 @@ func Start(opts Options) (c *Cluster, err error) {
 			return c, err
 		}
 		c.Nodes = append(c.Nodes, n)
-		if err = n.start(c.Kube.URL, c.Kubeconfig, pauseTar); err != nil {
+		if err = n.start(c.Kube.URL, c.Kubeconfig, c.IPAMEtcd.Endpoints(), append([]string{pauseTar}, opts.Images...)); err != nil {
 			return c, err
 		}
 	}
@@ -156,6 +169,9 @@ func (c *Cluster) Stop() error {
 	}
 	if c.Kube != nil {
 		c.Kube.Stop()
+	}
+	if c.IPAMEtcd != nil {
+		c.IPAMEtcd.Stop() // after the nodes: their pods' DELs release addresses in it
 	}
 	for _, n := range c.Nodes {
 		if err := delNetns(n.NetNS); err != nil {

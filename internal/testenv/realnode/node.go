@@ -29,10 +29,14 @@ type Node struct {
 	MntNS      string // the holder's mount namespace, "mnt:[inode]"
 
 	holder, containerd, kubelet *proc
-	forward                     *testenv.Forward
+	forwards                    []*testenv.Forward
 }
 
 func (n *Node) path(elem ...string) string { return filepath.Join(append([]string{n.Dir}, elem...)...) }
+
+// defaultCNIDirs are the bin and conf dirs a runtime and the chart use by
+// default; inside a node they are its CNIBinDir and CNIConfDir.
+var defaultCNIDirs = [2]string{"/opt/cni/bin", "/etc/cni/net.d"}
 
 // PIDs are the processes this node started directly.
 func (n *Node) PIDs() []int {
@@ -46,18 +50,20 @@ func (n *Node) PIDs() []int {
 }
 
 // start brings the node up in its netns (already made): the runtime, then
-// the kubelet.
-func (n *Node) start(kubeURL, kubeconfig, pauseTar string) error {
-	if err := n.startRuntime(kubeURL, pauseTar); err != nil {
+// the kubelet. relayed are loopback URLs of the host (etcd-ipam's etcd)
+// the node reaches at the same address; images are imported in order, the
+// pause image first.
+func (n *Node) start(kubeURL, kubeconfig string, relayed, images []string) error {
+	if err := n.startRuntime(kubeURL, relayed, images); err != nil {
 		return err
 	}
 	return n.startKubelet(kubeconfig)
 }
 
-// startRuntime starts the holder and its mounts, the relay to the API
-// server, containerd, and imports the pause image.
-func (n *Node) startRuntime(kubeURL, pauseTar string) error {
-	for _, d := range []string{n.CNIBinDir, n.CNIConfDir, n.IPAMDir, n.path("run"), n.path("var-lib"), n.path("pod-logs"), n.path("kubelet")} {
+// startRuntime starts the holder and its mounts, the relays, containerd,
+// and imports the images.
+func (n *Node) startRuntime(kubeURL string, relayed, images []string) error {
+	for _, d := range []string{n.CNIBinDir, n.CNIConfDir, n.IPAMDir, n.path("run"), n.path("var-lib"), n.path("var-log"), n.path("pod-logs"), n.path("kubelet")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
@@ -74,10 +80,8 @@ func (n *Node) startRuntime(kubeURL, pauseTar string) error {
 		return fmt.Errorf("node %s: open netns: %w", n.Name, err)
 	}
 	defer netns.Close()
-	// The kubelet dials the API server's loopback address from inside the
-	// node netns; the relay carries it to the host's loopback.
-	if n.forward, err = testenv.ForwardIntoNS(netns, strings.TrimPrefix(kubeURL, "https://")); err != nil {
-		return fmt.Errorf("node %s: %w", n.Name, err)
+	if err := n.relay(netns, kubeURL, relayed); err != nil {
+		return err
 	}
 	progressf("%s: containerd on %s", n.Name, n.CRISocket)
 	cfg := n.path("containerd.toml")
@@ -90,9 +94,31 @@ func (n *Node) startRuntime(kubeURL, pauseTar string) error {
 	if err := n.waitCtr(30 * time.Second); err != nil {
 		return err
 	}
-	progressf("%s: importing the pause image", n.Name)
-	if out, err := exec.Command("ctr", "-a", n.CRISocket, "-n", "k8s.io", "images", "import", pauseTar).CombinedOutput(); err != nil {
-		return fmt.Errorf("node %s: import pause image: %w: %s", n.Name, err, out)
+	for _, tar := range images {
+		progressf("%s: importing %s", n.Name, filepath.Base(tar))
+		if out, err := exec.Command("ctr", "-a", n.CRISocket, "-n", "k8s.io", "images", "import", tar).CombinedOutput(); err != nil {
+			return fmt.Errorf("node %s: import image %s: %w: %s", n.Name, tar, err, out)
+		}
+	}
+	return nil
+}
+
+// relay starts the node's relays to the host: the kubelet dials the API
+// server's loopback address, pods and the chart's daemon its ClusterIP
+// (in-cluster config), etcd-ipam the IPAM etcd's loopback URLs.
+func (n *Node) relay(netns ns.NetNS, kubeURL string, relayed []string) error {
+	kube := strings.TrimPrefix(kubeURL, "https://")
+	pairs := [][2]string{{kube, kube}, {testenv.KubeServiceIP + ":443", kube}}
+	for _, u := range relayed {
+		hostPort := u[strings.Index(u, "://")+3:]
+		pairs = append(pairs, [2]string{hostPort, hostPort})
+	}
+	for _, p := range pairs {
+		f, err := testenv.ForwardIntoNSTo(netns, p[0], p[1])
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		n.forwards = append(n.forwards, f)
 	}
 	return nil
 }
@@ -130,9 +156,19 @@ func (n *Node) startHolder() error {
 	if err != nil {
 		return fmt.Errorf("node %s: sysctl files: %w", n.Name, err)
 	}
+	// The CNI dirs at their default paths too, so a chart installed with
+	// its defaults writes into this node's own dirs and its conflist names
+	// the paths a real node has. The mount points are made on the host if
+	// missing (empty dirs, as a containerd host has) and stay: another
+	// cluster on the machine may be using them at the same time.
 	mounts = append(mounts,
+		"mkdir -p "+strings.Join(defaultCNIDirs[:], " "),
+		fmt.Sprintf("mount --bind %q %s", n.CNIBinDir, defaultCNIDirs[0]),
+		fmt.Sprintf("mount --bind %q %s", n.CNIConfDir, defaultCNIDirs[1]),
 		fmt.Sprintf("mount --bind %q /run", n.path("run")),
 		fmt.Sprintf("mount --bind %q /var/lib", n.path("var-lib")),
+		// The plugins' log file (the chart's config.logFile) stays the node's.
+		fmt.Sprintf("mount --bind %q /var/log", n.path("var-log")),
 		"echo ready", "exec sleep infinity")
 	n.holder, err = startProc(n.Name+" holder", n.path("holder.log"),
 		"nsenter", "--net="+netnsPath(n.NetNS), "--",

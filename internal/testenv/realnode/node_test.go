@@ -53,7 +53,7 @@ func TestRuntimeStaysInsideTheNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.startRuntime(fmt.Sprintf("https://127.0.0.1:%d", port), pauseTar); err != nil {
+	if err := n.startRuntime(fmt.Sprintf("https://127.0.0.1:%d", port), nil, []string{pauseTar}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -72,6 +72,12 @@ func TestRuntimeStaysInsideTheNode(t *testing.T) {
 	inside, err := exec.Command("nsenter", fmt.Sprintf("--target=%d", n.holder.pid()), "--mount", "cat", "/proc/sys/vm/overcommit_memory").Output()
 	if err != nil || strings.TrimSpace(string(inside)) != kernelTunables["vm/overcommit_memory"] {
 		t.Errorf("vm.overcommit_memory inside the node = %q (%v), want the kubelet's %s", inside, err, kernelTunables["vm/overcommit_memory"])
+	}
+
+	// The default CNI conf dir, inside the node, is the node's own.
+	conf, err := exec.Command("nsenter", fmt.Sprintf("--target=%d", n.holder.pid()), "--mount", "ls", defaultCNIDirs[1]).Output()
+	if err != nil || strings.TrimSpace(string(conf)) != "10-cluster.conflist" {
+		t.Errorf("%s inside the node lists %q (%v), want the node's own 10-cluster.conflist", defaultCNIDirs[1], conf, err)
 	}
 
 	state := c.State()

@@ -29,8 +29,8 @@ func (n *Node) stop() error {
 	}
 	n.kubelet.stop(10 * time.Second)
 	n.containerd.stop(10 * time.Second)
-	if n.forward != nil {
-		n.forward.Close()
+	for _, f := range n.forwards {
+		f.Close()
 	}
 	// The shims run in their own mount namespace and containerd's cgroup,
 	// and outlive containerd: found by the socket they were started for.
