@@ -21,6 +21,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // seedNAD is issue 8's scenario 1 network: a macvlan on the nodes' uplink
@@ -214,7 +215,9 @@ func seedStatus(t *testing.T, c *realnode.Cluster, p corev1.Pod) (networkStatus,
 		var sts []networkStatus
 		if json.Unmarshal([]byte(last), &sts) == nil {
 			for _, st := range sts {
-				if st.Name == "default/"+seedNAD {
+				// host-route adds an entry of the same network for its
+				// veth0, without addresses: the macvlan's is the one.
+				if st.Name == "default/"+seedNAD && len(st.IPs) > 0 {
 					return st, nil
 				}
 			}
@@ -236,14 +239,12 @@ func growTo(t *testing.T, c *realnode.Cluster, name string, sel map[string]strin
 	return pods
 }
 
+// scale sets the Deployment's replicas with a merge patch, which does not
+// conflict with the controller's own status updates as an update would.
 func scale(t *testing.T, c *realnode.Cluster, name string, n int32) {
 	t.Helper()
-	s, err := c.Clientset().AppsV1().Deployments("default").GetScale(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Spec.Replicas = n
-	if _, err := c.Clientset().AppsV1().Deployments("default").UpdateScale(context.Background(), name, s, metav1.UpdateOptions{}); err != nil {
+	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, n))
+	if _, err := c.Clientset().AppsV1().Deployments("default").Patch(context.Background(), name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatalf("scale %s to %d: %v", name, n, err)
 	}
 }
