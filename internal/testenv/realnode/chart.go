@@ -45,8 +45,8 @@ func NodeImages() (tarballs []string, workloadRef string, err error) {
 
 // InstallChart installs charts/meta-cni as a user would, with the helm of
 // testenv: the node image NodeImage (imported on every node, so pullPolicy
-// Never), cni.cniVersion 1.0.0 (containerd 1.6), the chart's default CNI dirs (each node's own, see
-// defaultCNIDirs), in-cluster API access through the "kubernetes"
+// Never), the chart's default cniVersion (1.0.0, which containerd 1.6
+// reads) and CNI dirs (each node's own, see defaultCNIDirs), in-cluster API access through the "kubernetes"
 // Service's ClusterIP, and etcd.endpoints the cluster's IPAM etcd. extra
 // are more --set values. It returns once the DaemonSet is ready on every
 // node and each node's conf dir holds ChartConfName.
@@ -56,11 +56,7 @@ func (c *Cluster) InstallChart(extra ...string) error {
 	args := []string{"install", ChartRelease, filepath.Join(testenv.RepoRoot(), "charts", "meta-cni"),
 		"--kubeconfig", c.Kubeconfig, "--namespace", ChartNamespace,
 		"--set", "image.repository=" + nodeImageRepo, "--set", "image.tag=" + nodeImageTag, "--set", "image.pullPolicy=Never",
-		"--set", "etcd.endpoints={" + strings.Join(c.IPAMEtcd.Endpoints(), ",") + "}",
-		// containerd 1.6's libcni reads results up to CNI 1.0.0: with the
-		// chart's default 1.1.0 every ADD fails with "unsupported CNI
-		// result version", so this node sets what such a user must set.
-		"--set", "cni.cniVersion=1.0.0"}
+		"--set", "etcd.endpoints={" + strings.Join(c.IPAMEtcd.Endpoints(), ",") + "}"}
 	for _, s := range extra {
 		args = append(args, "--set", s)
 	}
