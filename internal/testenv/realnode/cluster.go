@@ -62,7 +62,7 @@ func Start(opts Options) (c *Cluster, err error) {
 		opts.Nodes = 1
 	}
 	begin := time.Now()
-	c = &Cluster{Name: "mcni-" + randomHex(3), Dir: opts.Dir}
+	c = &Cluster{Name: clusterPrefix + randomHex(3), Dir: opts.Dir}
 	c.FabricNS = c.Name + "-fabric"
 	defer func() {
 		if err != nil {
@@ -215,6 +215,10 @@ func buildPause(out string) (string, error) {
 }
 
 func clientForKube(k *testenv.Kube) (*http.Client, error) { return rest.HTTPClientFor(k.AdminConfig()) }
+
+// clusterPrefix starts every cluster's name, and so every netns and cgroup
+// it makes: teardown touches nothing else.
+const clusterPrefix = "mcni-"
 
 func randomHex(n int) string {
 	b := make([]byte, n)

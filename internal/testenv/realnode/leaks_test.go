@@ -44,3 +44,20 @@ func TestLeaksNamesWhatIsLeftAndTeardownRemovesIt(t *testing.T) {
 		t.Errorf("after Teardown, still left:\n%v", err)
 	}
 }
+
+// Teardown kills every process in a node's cgroups: a cgroup root that is
+// empty, "/", nested or not this harness's names nothing, whatever state
+// file it comes from.
+func TestOnlyOwnCgroupRootsNameProcesses(t *testing.T) {
+	for _, root := range []string{"", "/", ".", "..", "mcni-abc/..", "/mcni-abc", "system.slice", "k8s.io"} {
+		if dirs := cgroupDirs(root); dirs != nil {
+			t.Errorf("cgroup root %q names %d cgroups, want none", root, len(dirs))
+		}
+		if pids := cgroupPIDs(root); len(pids) > 0 {
+			t.Errorf("cgroup root %q names %d processes, want none", root, len(pids))
+		}
+	}
+	if !ownCgroupRoot("mcni-abc123-node1") {
+		t.Errorf("a node's own cgroup root is refused")
+	}
+}

@@ -65,6 +65,12 @@ func (n *Node) waitNoTasks(timeout time.Duration) error {
 // cgroupDirs lists the dirs of a cgroup root on every hierarchy, deepest
 // first so they can be removed in order.
 func cgroupDirs(root string) []string {
+	// A node's root is one path element of our own (<cluster>-<node>):
+	// anything else, above all "" or "/", would name the whole machine's
+	// cgroups, and teardown kills every process in what this returns.
+	if !ownCgroupRoot(root) {
+		return nil
+	}
 	var dirs []string
 	hier, _ := filepath.Glob(filepath.Join(cgroupMount, "*", root))
 	for _, h := range hier {
@@ -77,6 +83,12 @@ func cgroupDirs(root string) []string {
 	}
 	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
 	return dirs
+}
+
+// ownCgroupRoot says whether root is a cgroup name this harness makes: a
+// single element, with the cluster prefix.
+func ownCgroupRoot(root string) bool {
+	return strings.HasPrefix(root, clusterPrefix) && !strings.ContainsAny(root, "/.")
 }
 
 // cgroupPIDs are the processes in any of root's cgroups.
