@@ -79,23 +79,22 @@ func workloadDeployment(name, image string, n int32, networks string) *appsv1.De
 // out in order after the last one handed out, wrapping around, so one just
 // freed is not handed out again at once. Hence .100–.104, then .105–.107,
 // and after freeing 3 of them the next 3 are .108–.110, none just freed.
-// The Deployment grows one pod at a time: the order is only defined
-// between ADDs that do not overlap (concurrent ADDs on two nodes have been
-// seen to skip addresses, e.g. .100–.103 and .107 for 5 pods at once).
+// The replicas start together, as a Deployment's do: concurrent ADDs on
+// two nodes keep that order too (they once skipped addresses, e.g. .100–.103
+// and .107 for 5 pods at once, before etcd-ipam retried lost races in order).
 func seedScenario(t *testing.T, c *realnode.Cluster, workloadImage string) {
 	cs := c.Clientset()
 	ctx := context.Background()
 	createMacvlanNAD(t, c, seedNAD, 100, 110)
-	d := workloadDeployment("seed", workloadImage, 1, seedNAD)
+	d := workloadDeployment("seed", workloadImage, 5, seedNAD)
 	sel := d.Spec.Selector.MatchLabels
 	if _, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitPods(t, cs, sel, 1, 120*time.Second)
-	pods := growTo(t, c, d.Name, sel, 1, 5)
+	pods := waitPods(t, cs, sel, 5, 120*time.Second)
 	got := checkSeedPods(t, c, pods)
 	assertSet(t, "5 replicas", got, seedIPs(100, 104))
-	pods = growTo(t, c, d.Name, sel, 5, 8)
+	pods = scaleTo(t, c, d.Name, sel, 8)
 	got = checkSeedPods(t, c, pods)
 	assertSet(t, "scaled to 8", got, seedIPs(100, 107))
 	scale(t, c, d.Name, 5)
@@ -103,7 +102,7 @@ func seedScenario(t *testing.T, c *realnode.Cluster, workloadImage string) {
 	kept := checkSeedPods(t, c, pods)
 	freed := minus(got, kept)
 	waitNoAllocation(t, c, freed, 30*time.Second)
-	pods = growTo(t, c, d.Name, sel, 5, 8)
+	pods = scaleTo(t, c, d.Name, sel, 8)
 	got = checkSeedPods(t, c, pods)
 	if again := minus(got, kept); !equalSets(again, seedIPs(108, 110)) {
 		t.Errorf("scaled back to 8: new pods got %v, want .108–.110 (just freed: %v; etcd-ipam hands out after the last one given)", again, freed)
@@ -227,16 +226,12 @@ func seedStatus(t *testing.T, c *realnode.Cluster, p corev1.Pod) (networkStatus,
 	return networkStatus{}, fmt.Errorf("network-status has no entry for default/%s: %q", seedNAD, last)
 }
 
-// growTo scales the Deployment from one size to another one pod at a
-// time, each Running before the next is asked for, and returns the pods.
-func growTo(t *testing.T, c *realnode.Cluster, name string, sel map[string]string, from, to int32) []corev1.Pod {
+// scaleTo scales the Deployment to n at once and returns its pods once n
+// are Running.
+func scaleTo(t *testing.T, c *realnode.Cluster, name string, sel map[string]string, n int32) []corev1.Pod {
 	t.Helper()
-	var pods []corev1.Pod
-	for n := from + 1; n <= to; n++ {
-		scale(t, c, name, n)
-		pods = waitPods(t, c.Clientset(), sel, int(n), 120*time.Second)
-	}
-	return pods
+	scale(t, c, name, n)
+	return waitPods(t, c.Clientset(), sel, int(n), 120*time.Second)
 }
 
 // scale sets the Deployment's replicas with a merge patch, which does not

@@ -20,6 +20,11 @@ const DefaultWindow = 64
 // race costs one, and the deadline bounds them too.
 const maxAttempts = 64
 
+// orderedRounds is how many lost races an allocation retries in address
+// order before it spreads: a node's kubelet starts a handful of sandboxes
+// at once, and those keep next-fit order.
+const orderedRounds = 8
+
 // Store keeps allocations in etcd: one key per address of a scope, one per
 // owner, and a cursor per range set. Every write is one transaction with
 // create-only guards; there is no lock, no lease and no value holding a
@@ -220,8 +225,13 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			}
 			s.claims.drop(p.claimed)
 			p.claimed = ""
-			// Lost a race: spread the contenders over the window.
-			if a, key, ok := s.claims.choose(scope, p.free, true); ok {
+			// Lost a race. For the first orderedRounds the contenders
+			// all retry on the lowest free address after the one they
+			// lost, so one wins per round and pods started together get
+			// the next addresses in order, as users expect of a range.
+			// A bigger burst then spreads over the window, so it still
+			// converges within maxAttempts.
+			if a, key, ok := s.claims.choose(scope, p.free, attempt+1 >= orderedRounds); ok {
 				p.addr, p.claimed = a, key
 				continue
 			}
