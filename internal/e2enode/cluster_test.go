@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -26,14 +25,7 @@ import (
 func startCluster(t *testing.T) (*realnode.Cluster, string) {
 	t.Helper()
 	testenv.RequireRoot(t)
-	for _, bin := range []string{"containerd", "runc", "ctr", "nsenter", "unshare"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if testenv.InCI() {
-				t.Fatalf("%s is missing (.ci/run installs it) and CI=true forbids skipping", bin)
-			}
-			t.Skipf("needs %s", bin)
-		}
-	}
+	testenv.RequireTools(t, "containerd", "runc", "ctr", "nsenter", "unshare")
 	nodes := 2
 	if v := os.Getenv("REALNODE_NODES"); v != "" {
 		var err error

@@ -19,12 +19,7 @@ import (
 // teardown leaves nothing.
 func TestRuntimeStaysInsideTheNode(t *testing.T) {
 	testenv.RequireRoot(t)
-	if _, err := exec.LookPath("containerd"); err != nil {
-		if testenv.InCI() {
-			t.Fatal("containerd is missing (.ci/run installs it) and CI=true forbids skipping")
-		}
-		t.Skip("needs containerd")
-	}
+	testenv.RequireTools(t, "containerd")
 	sysctlsBefore := readTunables(t)
 	_, runContainerdErr := os.Stat("/run/containerd")
 
