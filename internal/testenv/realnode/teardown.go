@@ -124,46 +124,43 @@ func killPIDs(list func() []int) {
 	}
 }
 
-// mntNSPIDs are the processes in the mount namespace mntns ("mnt:[inode]"):
-// containerd's shims end up there and in no cgroup of ours.
-func mntNSPIDs(mntns string) []int {
+// procPIDs are the running processes for which match holds.
+func procPIDs(match func(pid int) bool) []int {
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && link == mntns {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && match(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
+// mntNSPIDs are the processes in the mount namespace mntns ("mnt:[inode]"):
+// containerd's shims end up there and in no cgroup of ours.
+func mntNSPIDs(mntns string) []int {
+	return procPIDs(func(pid int) bool {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		return err == nil && link == mntns
+	})
+}
+
 // shimPIDs are the containerd shims started for the containerd serving
 // socket: their command line names it after -address.
 func shimPIDs(socket string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	return procPIDs(func(pid int) bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
-			continue
+			return false
 		}
 		args := strings.Split(string(b), "\x00")
 		for i := 0; i+1 < len(args); i++ {
 			if args[i] == "-address" && args[i+1] == socket {
-				pids = append(pids, pid)
-				break
+				return true
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }
 
 func killMntNS(mntns string) {
@@ -171,16 +168,7 @@ func killMntNS(mntns string) {
 	if self, err := os.Readlink("/proc/self/ns/mnt"); err != nil || self == mntns {
 		return
 	}
-	for i := 0; i < 50; i++ {
-		pids := mntNSPIDs(mntns)
-		if len(pids) == 0 {
-			return
-		}
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	killPIDs(func() []int { return mntNSPIDs(mntns) })
 }
 
 // makeCgroups creates the node's cgroup root on every hierarchy: the
