@@ -114,8 +114,3 @@ func withFileLockOr(path string, onWait func(), fn func() error) error {
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return fn()
 }
-
-// GoBuild builds one package of this repository, static, into out.
-func GoBuild(out, pkg string) error {
-	return goCommand(RepoRoot(), "build", "-o", out, pkg)
-}

@@ -204,7 +204,7 @@ func deleteAllPods(cs kubernetes.Interface) error {
 func buildPause(out string) (string, error) {
 	progressf("pause image %s", PauseImage)
 	bin := filepath.Join(filepath.Dir(out), "pause")
-	if err := testenv.GoBuild(bin, "./images/pause"); err != nil {
+	if err := image.GoBuild(filepath.Dir(out), "", "./images/pause"); err != nil {
 		return "", fmt.Errorf("build pause: %w", err)
 	}
 	spec := image.Spec{Ref: PauseImage, Files: []image.File{{Src: bin, Path: "/pause", Mode: 0o755}}, Entrypoint: []string{"/pause"}}
