@@ -49,7 +49,7 @@ func TestWorkloadIsBuiltOnceAndReused(t *testing.T) {
 			t.Errorf("%s kept = %v, want %v (only a stale workload tarball goes)", f, err == nil, want)
 		}
 	}
-	if !strings.Contains(progress.String(), "compiled ./images/workload") || !strings.Contains(progress.String(), "wrote workload image") {
+	if !strings.Contains(progress.String(), "built ./images/workload") || !strings.Contains(progress.String(), "wrote workload image") {
 		t.Fatalf("progress %q does not say what was built", progress)
 	}
 	c, err := ReadTarball(tar1)

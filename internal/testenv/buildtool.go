@@ -1,17 +1,15 @@
 package testenv
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/meta-cni/meta-cni/internal/gobuild"
 )
 
 // Progress receives a line for each step of a long build (what is built,
@@ -55,72 +53,15 @@ func buildToolWithLDFlags(module, pkg, name, ldflags string) (string, error) {
 	return out, err
 }
 
-// goBuildWithProgress runs `go build -v`, which names each package as it
-// is compiled, and reports the count against the package's dependencies.
+// goBuildWithProgress builds pkg of the tool module at dir into out,
+// reporting the packages compiled as it goes.
 func goBuildWithProgress(dir, pkg, name, out, ldflags string) error {
-	start := time.Now()
 	progressf("building %s from %s (first run only; cached in %s)", name, relToRepo(dir), relToRepo(filepath.Dir(out)))
-	list := exec.Command("go", "list", "-deps", pkg)
-	list.Dir, list.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
-	deps, err := list.Output()
-	if err != nil {
-		return fmt.Errorf("go list -deps %s in %s: %w%s", pkg, dir, err, stderrOf(err))
-	}
-	total := bytes.Count(deps, []byte("\n"))
-	progressf("%s: %d packages to compile at most (modules resolved in %s)", name, total, time.Since(start).Round(time.Second))
-
-	args := []string{"build", "-v", "-o", out}
+	var flags []string
 	if ldflags != "" {
-		args = append(args, "-ldflags", ldflags)
+		flags = []string{"-ldflags", ldflags}
 	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	var compiled atomic.Int64
-	var other []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.ContainsAny(line, " \t:") || line == "" {
-				other = append(other, line) // an error, or a download notice
-				continue
-			}
-			compiled.Add(1)
-		}
-	}()
-	tick := time.NewTicker(progressEvery)
-	defer tick.Stop()
-	waited := make(chan error, 1)
-	go func() { <-done; waited <- cmd.Wait() }()
-	for {
-		select {
-		case err := <-waited:
-			if err != nil {
-				return fmt.Errorf("go build %s in %s: %w\n%s", pkg, dir, err, strings.Join(other, "\n"))
-			}
-			progressf("built %s in %s (%d packages compiled)", name, time.Since(start).Round(time.Second), compiled.Load())
-			return nil
-		case <-tick.C:
-			progressf("%s: %d of %d packages compiled, %s", name, compiled.Load(), total, time.Since(start).Round(time.Second))
-		}
-	}
-}
-
-func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
-		return "\n" + string(ee.Stderr)
-	}
-	return ""
+	return gobuild.Build{Name: name, Dir: dir, Pkgs: []string{pkg}, Out: out, Flags: flags, Progressf: progressf, Every: progressEvery}.Run()
 }
 
 func relToRepo(path string) string {
