@@ -1,0 +1,230 @@
+package reference_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+const (
+	pods      = 20
+	master    = "ens3"
+	namespace = "ref"
+	// wbRange is the reference's pool, etcdSubnet meta-cni's: two /24s on
+	// the same wire, each with a node address for host-route.
+	wbRange    = "192.168.92.0/24"
+	wbHostIP   = "192.168.92.1"
+	etcdSubnet = "192.168.93.0/24"
+	etcdHostIP = "192.168.93.1"
+)
+
+var (
+	ippools      = schema.GroupVersionResource{Group: "whereabouts.cni.cncf.io", Version: "v1alpha1", Resource: "ippools"}
+	reservations = schema.GroupVersionResource{Group: "whereabouts.cni.cncf.io", Version: "v1alpha1", Resource: "overlappingrangeipreservations"}
+)
+
+// The reference install on one simulated node: 20 pods ADDed through the
+// installed Multus conf, 8 at a time, each get a distinct Whereabouts
+// address that its IPPool records for that pod; after DEL of all of them,
+// the pool and the overlapping-range reservations are empty. meta-cni then
+// attaches the same number of pods, with etcd-ipam, on the same node, and
+// both per-pod ADD times are logged as a sanity figure (not a benchmark).
+func TestReferenceInstallGivesDistinctWhereaboutsAddressesAndReleasesAll(t *testing.T) {
+	k := testenv.StartKubeT(t)
+	dir := t.TempDir()
+	rc, err := k.InstallReference(dir)
+	if err != nil {
+		t.Fatalf("install the reference cluster-wide: %v", err)
+	}
+	node := testenv.NewNode(t, master)
+	for _, addr := range []string{k.URL, k.Etcd.Endpoints()[0]} {
+		u, err := url.Parse(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.ForwardIntoNST(t, node.NS, u.Host)
+	}
+	node.AddHostAddr(t, wbHostIP+"/24")
+	node.AddHostAddr(t, etcdHostIP+"/24")
+	cluster := node.WriteFile(t, "net.d/10-cbr0.conflist", []byte(fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "cbr0",
+  "plugins": [{"type": "bridge", "bridge": "cni0", "isGateway": true,
+    "ipam": {"type": "host-local", "subnet": "10.244.1.0/24", "dataDir": %q}}]}`, filepath.Join(node.Dir, "ipam"))))
+	if err := k.EnsureNamespace(namespace); err != nil {
+		t.Fatal(err)
+	}
+
+	ref := attachReference(t, k, rc, node, cluster)
+	meta := attachMetaCNI(t, k, node)
+	t.Logf("per-pod ADD, %d pods, %d at a time, one node (a sanity figure on a shared machine, not a benchmark):", pods, kubeletParallel)
+	t.Logf("  Multus %s + Whereabouts %s: p50 %.0f ms, p95 %.0f ms, %.1f pods/s",
+		testenv.ReferenceMultus, testenv.WhereaboutsVersion, ref.lat.Percentile(0.5), ref.lat.Percentile(0.95), ref.rate)
+	t.Logf("  meta-cni + etcd-ipam (standalone): p50 %.0f ms, p95 %.0f ms, %.1f pods/s",
+		meta.lat.Percentile(0.5), meta.lat.Percentile(0.95), meta.rate)
+}
+
+type figures struct {
+	lat  testenv.Latencies
+	rate float64
+}
+
+// chain is the extra network's conflist: macvlan with ipam, then
+// host-route, the same per-pod work for both implementations.
+func chain(name string, ipam map[string]any, hostIP string) string {
+	data, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "plugins": []any{
+		map[string]any{"type": "macvlan", "master": master, "mode": "bridge", "ipam": ipam},
+		map[string]any{"type": "host-route", "hostIPs": []string{hostIP}, "serviceCIDRs": []string{"10.96.0.0/12"}},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
+
+func createNAD(t *testing.T, k *testenv.Kube, name, config string) {
+	t.Helper()
+	nad := &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: config}}
+	if _, err := k.NADClientset().K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Create(context.Background(), nad, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create NAD %s/%s: %v", namespace, name, err)
+	}
+}
+
+func attachReference(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceCluster, node *testenv.Node, cluster string) figures {
+	t.Helper()
+	n := testenv.ReferenceNode{
+		Name: "node-a", BinDir: filepath.Join(node.Dir, "opt-cni-bin"), ConfDir: filepath.Dir(cluster),
+		CacheDir: filepath.Join(node.Dir, "var-lib-cni-multus"), ClusterNetwork: cluster,
+		MultusKubeconfig: rc.MultusKubeconfig, WhereaboutsKubeconfig: rc.WhereaboutsKubeconfig,
+		LogFile: filepath.Join(node.Dir, "multus.log"),
+	}
+	confPath, err := testenv.InstallReferenceNode(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromFile(confPath)
+	if err != nil {
+		t.Fatalf("load the installed Multus conf %s: %v", confPath, err)
+	}
+	rt := &runtime{node: node, list: list,
+		cni: libcni.NewCNIConfigWithCacheDir([]string{n.BinDir}, filepath.Join(node.Dir, "runtime-cache-ref"), nil)}
+	createNAD(t, k, "macvlan-wb", chain("macvlan-wb", testenv.WhereaboutsIPAM(wbRange, rc.WhereaboutsKubeconfig), wbHostIP))
+	sbs := newSandboxes(t, k, namespace, "wb", "macvlan-wb", pods)
+	t.Cleanup(func() {
+		if t.Failed() {
+			data, _ := os.ReadFile(n.LogFile)
+			t.Logf("Multus log (last 4 kB):\n%s", tail(data, 4096))
+		}
+	})
+
+	lat, wall := rt.attachAll(t, sbs)
+	inNetns := podAddresses(t, sbs, "net1", mustCIDR(wbRange))
+	inPool := poolAllocations(t, k)
+	if len(inPool) != pods {
+		t.Errorf("IPPool %s holds %d allocations, want %d: %v", wbRange, len(inPool), pods, inPool)
+	}
+	for ip, ref := range inNetns {
+		if inPool[ip] != ref {
+			t.Errorf("pod %s has %s, IPPool records %q for it", ref, ip, inPool[ip])
+		}
+	}
+
+	rt.detachAll(t, sbs)
+	assertLinkGone(t, sbs, "net1")
+	if left := poolAllocations(t, k); len(left) != 0 {
+		t.Errorf("IPPool %s still holds %v after every pod's DEL", wbRange, left)
+	}
+	if left := names(t, k, reservations); len(left) != 0 {
+		t.Errorf("OverlappingRangeIPReservations left after every pod's DEL: %v", left)
+	}
+	return figures{lat: lat, rate: float64(pods) / wall.Seconds()}
+}
+
+// poolAllocations reads the one IPPool for wbRange and returns its
+// allocations as address → pod reference.
+func poolAllocations(t *testing.T, k *testenv.Kube) map[string]string {
+	t.Helper()
+	dc, err := dynamic.NewForConfig(k.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, err := dc.Resource(ippools).Namespace("kube-system").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list IPPools: %v", err)
+	}
+	if len(pools.Items) != 1 {
+		t.Fatalf("%d IPPools in kube-system, want 1 for %s", len(pools.Items), wbRange)
+	}
+	var spec struct {
+		Range       string `json:"range"`
+		Allocations map[string]struct {
+			PodRef string `json:"podref"`
+		} `json:"allocations"`
+	}
+	raw, err := json.Marshal(pools.Items[0].Object["spec"])
+	if err == nil {
+		err = json.Unmarshal(raw, &spec)
+	}
+	if err != nil || spec.Range != wbRange {
+		t.Fatalf("IPPool %s: range %q, want %s (%v)", pools.Items[0].GetName(), spec.Range, wbRange, err)
+	}
+	first := netip.MustParsePrefix(wbRange).Addr().As4()
+	base := uint32(first[0])<<24 | uint32(first[1])<<16 | uint32(first[2])<<8 | uint32(first[3])
+	out := map[string]string{}
+	for offset, a := range spec.Allocations {
+		n, err := strconv.ParseUint(offset, 10, 32)
+		if err != nil {
+			t.Fatalf("IPPool offset %q: %v", offset, err)
+		}
+		v := base + uint32(n)
+		out[netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()] = a.PodRef
+	}
+	return out
+}
+
+// names returns the names of every object of gvr in kube-system.
+func names(t *testing.T, k *testenv.Kube, gvr schema.GroupVersionResource) []string {
+	t.Helper()
+	dc, err := dynamic.NewForConfig(k.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := dc.Resource(gvr).Namespace("kube-system").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list %s: %v", gvr.Resource, err)
+	}
+	var names []string
+	for _, o := range objs.Items {
+		names = append(names, o.GetName())
+	}
+	return names
+}
+
+func mustCIDR(s string) *net.IPNet {
+	_, n, err := net.ParseCIDR(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
