@@ -39,7 +39,7 @@ func newSandboxes(t *testing.T, k *testenv.Kube, namespace, prefix, network stri
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i), Namespace: namespace,
 				Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": network}},
-			Spec: corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "c", Image: "example.invalid/app"}}},
+			Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "c", Image: "example.invalid/app"}}},
 		}
 		pod, err := k.Clientset().CoreV1().Pods(namespace).Create(context.Background(), pod, metav1.CreateOptions{})
 		if err != nil {

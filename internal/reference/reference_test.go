@@ -14,6 +14,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -25,6 +26,7 @@ const (
 	pods      = 20
 	master    = "ens3"
 	namespace = "ref"
+	nodeName  = "node-a"
 	// wbRange is the reference's pool, etcdSubnet meta-cni's: two /24s on
 	// the same wire, each with a node address for host-route.
 	wbRange    = "192.168.92.0/24"
@@ -68,8 +70,19 @@ func TestReferenceInstallGivesDistinctWhereaboutsAddressesAndReleasesAll(t *test
 		t.Fatal(err)
 	}
 
-	ref := attachReference(t, k, rc, node, cluster)
-	meta := attachMetaCNI(t, k, node)
+	if _, err := k.Clientset().CoreV1().Nodes().Create(context.Background(),
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create Node %s: %v", nodeName, err)
+	}
+
+	rt := installReference(t, k, rc, node, cluster)
+	var ref, meta figures
+	t.Run("multus+whereabouts", func(t *testing.T) { ref = attachReference(t, k, rt) })
+	t.Run("ip-control-loop releases a deleted pod's address", func(t *testing.T) { reclaimDeletedPod(t, k, rc, rt) })
+	t.Run("meta-cni", func(t *testing.T) { meta = attachMetaCNI(t, k, node) })
+	if ref.lat == nil || meta.lat == nil {
+		return
+	}
 	t.Logf("per-pod ADD, %d pods, %d at a time, one node (a sanity figure on a shared machine, not a benchmark):", pods, kubeletParallel)
 	t.Logf("  Multus %s + Whereabouts %s: p50 %.0f ms, p95 %.0f ms, %.1f pods/s",
 		testenv.ReferenceMultus, testenv.WhereaboutsVersion, ref.lat.Percentile(0.5), ref.lat.Percentile(0.95), ref.rate)
@@ -104,10 +117,12 @@ func createNAD(t *testing.T, k *testenv.Kube, name, config string) {
 	}
 }
 
-func attachReference(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceCluster, node *testenv.Node, cluster string) figures {
+// installReference installs the reference on node, with the NAD
+// macvlan-wb, and returns the node's runtime loaded with Multus's conf.
+func installReference(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceCluster, node *testenv.Node, cluster string) *runtime {
 	t.Helper()
 	n := testenv.ReferenceNode{
-		Name: "node-a", BinDir: filepath.Join(node.Dir, "opt-cni-bin"), ConfDir: filepath.Dir(cluster),
+		Name: nodeName, BinDir: filepath.Join(node.Dir, "opt-cni-bin"), ConfDir: filepath.Dir(cluster),
 		CacheDir: filepath.Join(node.Dir, "var-lib-cni-multus"), ClusterNetwork: cluster,
 		MultusKubeconfig: rc.MultusKubeconfig, WhereaboutsKubeconfig: rc.WhereaboutsKubeconfig,
 		LogFile: filepath.Join(node.Dir, "multus.log"),
@@ -123,13 +138,17 @@ func attachReference(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceCluster
 	rt := &runtime{node: node, list: list,
 		cni: libcni.NewCNIConfigWithCacheDir([]string{n.BinDir}, filepath.Join(node.Dir, "runtime-cache-ref"), nil)}
 	createNAD(t, k, "macvlan-wb", chain("macvlan-wb", testenv.WhereaboutsIPAM(wbRange, rc.WhereaboutsKubeconfig), wbHostIP))
-	sbs := newSandboxes(t, k, namespace, "wb", "macvlan-wb", pods)
 	t.Cleanup(func() {
 		if t.Failed() {
 			data, _ := os.ReadFile(n.LogFile)
 			t.Logf("Multus log (last 4 kB):\n%s", tail(data, 4096))
 		}
 	})
+	return rt
+}
+
+func attachReference(t *testing.T, k *testenv.Kube, rt *runtime) figures {
+	sbs := newSandboxes(t, k, namespace, "wb", "macvlan-wb", pods)
 
 	lat, wall := rt.attachAll(t, sbs)
 	inNetns := podAddresses(t, sbs, "net1", mustCIDR(wbRange))
