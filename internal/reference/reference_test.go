@@ -43,10 +43,12 @@ var (
 // The reference install on one simulated node: 20 pods ADDed through the
 // installed Multus conf, 8 at a time, each get a distinct Whereabouts
 // address that its IPPool records for that pod; after DEL of all of them,
-// the pool and the overlapping-range reservations are empty. meta-cni then
+// the pool and the overlapping-range reservations are empty. A pod deleted
+// from the API without DEL loses its address to ip-control-loop. meta-cni then
 // attaches the same number of pods, with etcd-ipam, on the same node, and
 // both per-pod ADD times are logged as a sanity figure (not a benchmark).
 func TestReferenceInstallGivesDistinctWhereaboutsAddressesAndReleasesAll(t *testing.T) {
+	testenv.RequireRoot(t)
 	k := testenv.StartKubeT(t)
 	dir := t.TempDir()
 	rc, err := k.InstallReference(dir)

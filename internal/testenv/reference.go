@@ -54,7 +54,8 @@ func referencePlugins() []string {
 
 // InstallReferenceNode does on one node what Multus's thin daemonset
 // (--multus-conf-file=auto) and Whereabouts' daemonset do: it puts
-// multus, whereabouts and the reference plugins into BinDir, their
+// multus, whereabouts and the reference plugins into BinDir (hard links
+// where it can), their
 // kubeconfigs into ConfDir/multus.d and ConfDir/whereabouts.d with
 // Whereabouts' flat file, and last Multus's conf, whose one delegate is
 // the cluster network. It returns the path of Multus's conf, the one the
@@ -104,11 +105,31 @@ func installReferenceBinaries(n ReferenceNode) error {
 		bins[name] = filepath.Join(plugins, name)
 	}
 	for _, name := range slices.Sorted(maps.Keys(bins)) {
-		if err := copyFileAtomic(bins[name], filepath.Join(n.BinDir, name), 0o755); err != nil {
+		if err := linkOrCopyAtomic(bins[name], filepath.Join(n.BinDir, name)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// linkOrCopyAtomic puts a hard link to src at dst, or a copy where src is
+// on another filesystem: ten nodes would otherwise hold ten copies of
+// Multus (68 MB) and Whereabouts, in page cache too. Either way dst
+// appears whole, by rename.
+func linkOrCopyAtomic(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".link")
+	os.Remove(tmp)
+	if os.Link(src, tmp) == nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("install %s: %w", dst, err)
+		}
+		return nil
+	}
+	return copyFileAtomic(src, dst, 0o755)
 }
 
 // writeMultusConf writes what Multus's thin entrypoint generates in auto

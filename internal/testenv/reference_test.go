@@ -130,3 +130,25 @@ func TestReferenceClusterRolesAreTheOnesTheirManifestsGrant(t *testing.T) {
 		}
 	}
 }
+
+func TestReferenceBinariesAreLinkedWholeAndRunnable(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "bin", "multus")
+	for range 2 { // a second install replaces the first
+		if err := linkOrCopyAtomic(src, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := os.Stat(src)
+	b, err := os.Stat(dst)
+	if err != nil || !os.SameFile(a, b) || b.Mode().Perm() != 0o755 {
+		t.Errorf("dst %v (%v): want a hard link to src, mode 0755", b, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 1 {
+		t.Errorf("bin dir holds %d entries, want only multus (no temporary file left)", len(entries))
+	}
+}
