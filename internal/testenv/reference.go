@@ -123,8 +123,11 @@ func linkOrCopyAtomic(src, dst string) error {
 	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".link")
 	os.Remove(tmp)
 	if os.Link(src, tmp) == nil {
-		if err := os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
+		err := os.Rename(tmp, dst)
+		// rename(2) of one hard link over another of the same file does
+		// nothing, leaving tmp behind.
+		os.Remove(tmp)
+		if err != nil {
 			return fmt.Errorf("install %s: %w", dst, err)
 		}
 		return nil
