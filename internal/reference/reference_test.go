@@ -5,19 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
@@ -33,11 +29,6 @@ const (
 	wbHostIP   = "192.168.92.1"
 	etcdSubnet = "192.168.93.0/24"
 	etcdHostIP = "192.168.93.1"
-)
-
-var (
-	ippools      = schema.GroupVersionResource{Group: "whereabouts.cni.cncf.io", Version: "v1alpha1", Resource: "ippools"}
-	reservations = schema.GroupVersionResource{Group: "whereabouts.cni.cncf.io", Version: "v1alpha1", Resource: "overlappingrangeipreservations"}
 )
 
 // The reference install on one simulated node: 20 pods ADDed through the
@@ -169,70 +160,28 @@ func attachReference(t *testing.T, k *testenv.Kube, rt *runtime) figures {
 	if left := poolAllocations(t, k); len(left) != 0 {
 		t.Errorf("IPPool %s still holds %v after every pod's DEL", wbRange, left)
 	}
-	if left := names(t, k, reservations); len(left) != 0 {
-		t.Errorf("OverlappingRangeIPReservations left after every pod's DEL: %v", left)
+	if left, err := k.WhereaboutsReservations(context.Background()); err != nil || len(left) != 0 {
+		t.Errorf("OverlappingRangeIPReservations left after every pod's DEL: %v (%v)", left, err)
 	}
 	return figures{lat: lat, rate: float64(pods) / wall.Seconds()}
 }
 
-// poolAllocations reads the one IPPool for wbRange and returns its
-// allocations as address → pod reference.
+// poolAllocations reads Whereabouts' IPPools and returns their
+// allocations as address → pod reference; every one must be in wbRange.
 func poolAllocations(t *testing.T, k *testenv.Kube) map[string]string {
 	t.Helper()
-	dc, err := dynamic.NewForConfig(k.AdminConfig())
+	allocs, err := k.WhereaboutsAllocations(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pools, err := dc.Resource(ippools).Namespace("kube-system").List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatalf("list IPPools: %v", err)
-	}
-	if len(pools.Items) != 1 {
-		t.Fatalf("%d IPPools in kube-system, want 1 for %s", len(pools.Items), wbRange)
-	}
-	var spec struct {
-		Range       string `json:"range"`
-		Allocations map[string]struct {
-			PodRef string `json:"podref"`
-		} `json:"allocations"`
-	}
-	raw, err := json.Marshal(pools.Items[0].Object["spec"])
-	if err == nil {
-		err = json.Unmarshal(raw, &spec)
-	}
-	if err != nil || spec.Range != wbRange {
-		t.Fatalf("IPPool %s: range %q, want %s (%v)", pools.Items[0].GetName(), spec.Range, wbRange, err)
-	}
-	first := netip.MustParsePrefix(wbRange).Addr().As4()
-	base := uint32(first[0])<<24 | uint32(first[1])<<16 | uint32(first[2])<<8 | uint32(first[3])
 	out := map[string]string{}
-	for offset, a := range spec.Allocations {
-		n, err := strconv.ParseUint(offset, 10, 32)
-		if err != nil {
-			t.Fatalf("IPPool offset %q: %v", offset, err)
+	for _, a := range allocs {
+		if a.Range != wbRange {
+			t.Errorf("IPPool %s has range %s, want only %s", a.Pool, a.Range, wbRange)
 		}
-		v := base + uint32(n)
-		out[netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()] = a.PodRef
+		out[a.IP.String()] = a.PodRef
 	}
 	return out
-}
-
-// names returns the names of every object of gvr in kube-system.
-func names(t *testing.T, k *testenv.Kube, gvr schema.GroupVersionResource) []string {
-	t.Helper()
-	dc, err := dynamic.NewForConfig(k.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := dc.Resource(gvr).Namespace("kube-system").List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatalf("list %s: %v", gvr.Resource, err)
-	}
-	var names []string
-	for _, o := range objs.Items {
-		names = append(names, o.GetName())
-	}
-	return names
 }
 
 func mustCIDR(s string) *net.IPNet {
