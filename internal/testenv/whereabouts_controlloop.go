@@ -94,3 +94,11 @@ func (c *WhereaboutsControlLoop) Stop() { c.stop() }
 
 // Running reports whether ip-control-loop is alive.
 func (c *WhereaboutsControlLoop) Running() bool { return c.running() }
+
+// PID is ip-control-loop's process ID, for its peak RSS; 0 when stopped.
+func (c *WhereaboutsControlLoop) PID() int {
+	if !c.running() {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
