@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,6 +66,21 @@ type runtime struct {
 	node *testenv.Node
 	cni  *libcni.CNIConfig
 	list *libcni.NetworkConfigList
+}
+
+// newRuntime is a runtime on node running list with plugins from binDir.
+// Plugins' stderr goes to a file, as a runtime keeps it out of the
+// kubelet's way; Whereabouts logs every ADD there at debug.
+func newRuntime(t *testing.T, node *testenv.Node, list *libcni.NetworkConfigList, binDir, name string) *runtime {
+	t.Helper()
+	stderr, err := os.Create(filepath.Join(node.Dir, name+"-plugins.stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stderr.Close() })
+	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: stderr}, PluginDecoder: version.PluginDecoder{}}
+	return &runtime{node: node, list: list,
+		cni: libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(node.Dir, "runtime-cache-"+name), exec)}
 }
 
 func (r *runtime) add(ctx context.Context, sb *sandbox) error {

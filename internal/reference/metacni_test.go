@@ -32,7 +32,7 @@ func attachMetaCNI(t *testing.T, k *testenv.Kube, node *testenv.Node) figures {
 		t.Fatal(err)
 	}
 	ep := k.Etcd.Endpoints()[0]
-	ipam := map[string]any{"type": "etcd-ipam", "subnet": etcdSubnet, "etcd": map[string]any{"endpoints": []string{ep}, "prefix": etcdPrefix}}
+	ipam := map[string]any{"type": "etcd-ipam", "subnet": etcdSubnet, "rangeStart": "192.168.93.10", "rangeEnd": "192.168.93.250", "etcd": map[string]any{"endpoints": []string{ep}, "prefix": etcdPrefix}}
 	createNAD(t, k, "macvlan-etcd", chain("macvlan-etcd", ipam, etcdHostIP))
 	data, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "meta-cni-net", "plugins": []any{map[string]any{
 		"type": "meta-cni", "kubeconfig": kubeconfig, "clusterNetwork": "cbr0",
@@ -46,8 +46,7 @@ func attachMetaCNI(t *testing.T, k *testenv.Kube, node *testenv.Node) figures {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := &runtime{node: node, list: list,
-		cni: libcni.NewCNIConfigWithCacheDir([]string{node.CNIPath}, filepath.Join(node.Dir, "runtime-cache-meta"), nil)}
+	rt := newRuntime(t, node, list, node.CNIPath, "meta")
 	sbs := newSandboxes(t, k, namespace, "meta", "macvlan-etcd", pods)
 
 	lat, wall := rt.attachAll(t, sbs)

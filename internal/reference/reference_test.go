@@ -24,8 +24,10 @@ const (
 	namespace = "ref"
 	nodeName  = "node-a"
 	// wbRange is the reference's pool, etcdSubnet meta-cni's: two /24s on
-	// the same wire, each with a node address for host-route.
+	// the same wire, each with a node address for host-route outside the
+	// window both IPAMs hand out, .10 to .250.
 	wbRange    = "192.168.92.0/24"
+	wbWindow   = "192.168.92.10-192.168.92.250/24"
 	wbHostIP   = "192.168.92.1"
 	etcdSubnet = "192.168.93.0/24"
 	etcdHostIP = "192.168.93.1"
@@ -128,13 +130,14 @@ func installReference(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceCluste
 	if err != nil {
 		t.Fatalf("load the installed Multus conf %s: %v", confPath, err)
 	}
-	rt := &runtime{node: node, list: list,
-		cni: libcni.NewCNIConfigWithCacheDir([]string{n.BinDir}, filepath.Join(node.Dir, "runtime-cache-ref"), nil)}
-	createNAD(t, k, "macvlan-wb", chain("macvlan-wb", testenv.WhereaboutsIPAM(wbRange, rc.WhereaboutsKubeconfig), wbHostIP))
+	rt := newRuntime(t, node, list, n.BinDir, "ref")
+	createNAD(t, k, "macvlan-wb", chain("macvlan-wb", testenv.WhereaboutsIPAM(wbWindow, rc.WhereaboutsKubeconfig), wbHostIP))
 	t.Cleanup(func() {
 		if t.Failed() {
 			data, _ := os.ReadFile(n.LogFile)
 			t.Logf("Multus log (last 4 kB):\n%s", tail(data, 4096))
+			data, _ = os.ReadFile(filepath.Join(node.Dir, "ref-plugins.stderr"))
+			t.Logf("plugins' stderr (last 4 kB):\n%s", tail(data, 4096))
 		}
 	})
 	return rt
