@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,17 +103,39 @@ func (r *runtime) del(ctx context.Context, sb *sandbox) error {
 	})
 }
 
-// attachAll ADDs every sandbox, kubeletParallel at a time, and returns
-// each ADD's duration and the wall time of the batch.
-func (r *runtime) attachAll(t *testing.T, sbs []*sandbox) (testenv.Latencies, time.Duration) {
+// addAttempts is how often a pod's ADD is tried. A failed sandbox is
+// torn down (DEL) and tried again, as the kubelet does; Multus gives the
+// API server 250 ms to return the pod, which a loaded machine misses.
+const addAttempts = 3
+
+// attachAll ADDs every sandbox, kubeletParallel at a time, retrying as
+// the kubelet does, and returns each pod's time to a successful ADD, the
+// wall time of the batch and the failed attempts.
+func (r *runtime) attachAll(t *testing.T, sbs []*sandbox) (testenv.Latencies, time.Duration, []error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lat, wall, err := testenv.RunConcurrent(len(sbs), kubeletParallel, func(i int) error { return r.add(ctx, sbs[i]) })
+	var mu sync.Mutex
+	var failed []error
+	lat, wall, err := testenv.RunConcurrent(len(sbs), kubeletParallel, func(i int) error {
+		var err error
+		for range addAttempts {
+			if err = r.add(ctx, sbs[i]); err == nil {
+				return nil
+			}
+			mu.Lock()
+			failed = append(failed, err)
+			mu.Unlock()
+			if err := r.del(ctx, sbs[i]); err != nil {
+				return fmt.Errorf("tear down after a failed ADD: %w", err)
+			}
+		}
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (after %d attempts; failed attempts: %v)", err, addAttempts, failed)
 	}
-	return lat, wall
+	return lat, wall, failed
 }
 
 // detachAll DELs every sandbox, kubeletParallel at a time.

@@ -49,7 +49,7 @@ func attachMetaCNI(t *testing.T, k *testenv.Kube, node *testenv.Node) figures {
 	rt := newRuntime(t, node, list, node.CNIPath, "meta")
 	sbs := newSandboxes(t, k, namespace, "meta", "macvlan-etcd", pods)
 
-	lat, wall := rt.attachAll(t, sbs)
+	lat, wall, failed := rt.attachAll(t, sbs)
 	if got := podAddresses(t, sbs, "net1", mustCIDR(etcdSubnet)); len(got) != pods {
 		t.Errorf("%d distinct addresses for %d pods", len(got), pods)
 	}
@@ -72,5 +72,5 @@ func attachMetaCNI(t *testing.T, k *testenv.Kube, node *testenv.Node) figures {
 			t.Errorf("etcd-ipam key %s left after every pod's DEL", key)
 		}
 	}
-	return figures{lat: lat, rate: float64(pods) / wall.Seconds()}
+	return figures{lat: lat, rate: float64(pods) / wall.Seconds(), failed: failed}
 }

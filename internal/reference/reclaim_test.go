@@ -31,12 +31,9 @@ func reclaimDeletedPod(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceClust
 	sb := sbs[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := rt.add(ctx, sb); err != nil {
-		t.Fatal(err)
-	}
-	held := poolAllocations(t, k)
-	if len(held) != 1 {
-		t.Fatalf("IPPool holds %v after one ADD, want the pod's one address", held)
+	rt.attachAll(t, sbs)
+	if held := podAllocations(t, k, sb.ref()); len(held) != 1 {
+		t.Fatalf("IPPool holds %v for %s after its ADD, want one address", held, sb.ref())
 	}
 	// Multus writes network-status, which ip-control-loop reads to find
 	// the pod's NADs; wait for it before the pod goes.
@@ -49,7 +46,7 @@ func reclaimDeletedPod(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceClust
 		t.Fatalf("delete pod %s: %v", sb.ref(), err)
 	}
 	waitFor(t, 90*time.Second, "ip-control-loop to release "+sb.ref()+"'s address", func() bool {
-		return len(poolAllocations(t, k)) == 0
+		return len(podAllocations(t, k, sb.ref())) == 0
 	})
 	if !loop.Running() {
 		t.Errorf("ip-control-loop exited")
@@ -58,6 +55,18 @@ func reclaimDeletedPod(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceClust
 		t.Errorf("the runtime's DEL after the reclaim: %v", err)
 	}
 	assertLinkGone(t, sbs, "net1")
+}
+
+// podAllocations are the addresses the IPPool holds for the pod ref.
+func podAllocations(t *testing.T, k *testenv.Kube, ref string) []string {
+	t.Helper()
+	var out []string
+	for ip, holder := range poolAllocations(t, k) {
+		if holder == ref {
+			out = append(out, ip)
+		}
+	}
+	return out
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
