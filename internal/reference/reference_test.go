@@ -48,6 +48,13 @@ func TestReferenceInstallGivesDistinctWhereaboutsAddressesAndReleasesAll(t *test
 	if err != nil {
 		t.Fatalf("install the reference cluster-wide: %v", err)
 	}
+	admin, err := k.AdminKubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.InstallWhereaboutsCRDs(admin); err != nil {
+		t.Errorf("installing Whereabouts' CRDs a second time: %v", err)
+	}
 	node := testenv.NewNode(t, master)
 	for _, addr := range []string{k.URL, k.Etcd.Endpoints()[0]} {
 		u, err := url.Parse(addr)

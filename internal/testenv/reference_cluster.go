@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -27,7 +28,7 @@ var whereaboutsCRDs = []string{
 // InstallWhereaboutsCRDs creates Whereabouts' IPPool,
 // OverlappingRangeIPReservation and NodeSlicePool CRDs, read from its
 // module, with the rights of kubeconfig (cluster-admin), and waits until
-// they are served.
+// they are served. A CRD that exists already is left as it is.
 func InstallWhereaboutsCRDs(kubeconfig string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -38,7 +39,7 @@ func InstallWhereaboutsCRDs(kubeconfig string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := applyWith(cfg, data); err != nil {
+		if _, err := applyWith(cfg, data); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("install Whereabouts CRD %s: %w", filepath.Base(rel), err)
 		}
 	}
