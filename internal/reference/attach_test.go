@@ -67,6 +67,8 @@ type runtime struct {
 	node *testenv.Node
 	cni  *libcni.CNIConfig
 	list *libcni.NetworkConfigList
+	// ref is the reference's node install; nil for meta-cni.
+	ref *testenv.ReferenceNode
 }
 
 // newRuntime is a runtime on node running list with plugins from binDir.

@@ -149,6 +149,7 @@ func installReference(t *testing.T, k *testenv.Kube, rc *testenv.ReferenceCluste
 		t.Fatalf("load the installed Multus conf %s: %v", confPath, err)
 	}
 	rt := newRuntime(t, node, list, n.BinDir, "ref")
+	rt.ref = &n
 	createNAD(t, k, "macvlan-wb", chain("macvlan-wb", testenv.WhereaboutsIPAM(wbWindow, rc.WhereaboutsKubeconfig), wbHostIP))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -176,8 +177,32 @@ func attachReference(t *testing.T, k *testenv.Kube, rt *runtime) figures {
 		}
 	}
 
+	ids := map[string]bool{}
+	for _, sb := range sbs {
+		ids[sb.rt.ContainerID] = true
+	}
+	records := referenceRecords(t, rt)
+	kinds := map[string]map[string]bool{}
+	for _, r := range records {
+		if !ids[r.ContainerID] {
+			t.Errorf("%s %s names container %q, no sandbox's", r.Kind, r.Path, r.ContainerID)
+		}
+		if kinds[r.Kind] == nil {
+			kinds[r.Kind] = map[string]bool{}
+		}
+		kinds[r.Kind][r.ContainerID] = true
+	}
+	for _, kind := range []string{"multus delegates", "cached result"} {
+		if len(kinds[kind]) != pods {
+			t.Errorf("Multus's cache holds a %s for %d sandboxes, want %d", kind, len(kinds[kind]), pods)
+		}
+	}
+
 	rt.detachAll(t, sbs)
 	assertLinkGone(t, sbs, "net1")
+	if left := referenceRecords(t, rt); len(left) != 0 {
+		t.Errorf("Multus's cache still holds %v after every pod's DEL", left)
+	}
 	if left := poolAllocations(t, k); len(left) != 0 {
 		t.Errorf("IPPool %s still holds %v after every pod's DEL", wbRange, left)
 	}
@@ -185,6 +210,15 @@ func attachReference(t *testing.T, k *testenv.Kube, rt *runtime) figures {
 		t.Errorf("OverlappingRangeIPReservations left after every pod's DEL: %v (%v)", left, err)
 	}
 	return figures{lat: lat, rate: float64(pods) / wall.Seconds(), failed: failed}
+}
+
+func referenceRecords(t *testing.T, rt *runtime) []testenv.ReferenceRecord {
+	t.Helper()
+	records, err := testenv.ReferenceRecords(*rt.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return records
 }
 
 // poolAllocations reads Whereabouts' IPPools and returns their
