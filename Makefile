@@ -21,7 +21,7 @@ all: build
 
 help:
 	@echo "build  - every binary into $(BIN)/"
-	@echo "tools  - etcd, the Kubernetes binaries (kube-apiserver, kubelet, ...), helm and promcheck for the tests, into .cache/tools/"
+	@echo "tools  - etcd, the Kubernetes binaries (kube-apiserver, kubelet, ...), helm, promcheck, Multus and Whereabouts for the tests, into .cache/tools/"
 	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
 	@echo "conformance - meta-cni beside Multus v4.2.3 and v4.3.0 on every scenario (docs/multus-compat.md); part of test"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,12 +46,17 @@ func Helm(args ...string) ([]byte, error) {
 // Apply creates every object of a multi-document YAML stream, in order,
 // as cluster-admin, and returns them as created.
 func (k *Kube) Apply(manifests []byte) ([]*unstructured.Unstructured, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(k.AdminConfig())
+	return applyWith(k.AdminConfig(), manifests)
+}
+
+// applyWith is Apply with the rights of cfg.
+func applyWith(cfg *rest.Config, manifests []byte) ([]*unstructured.Unstructured, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	client, err := dynamic.NewForConfig(k.AdminConfig())
+	client, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 )
 
 // PrometheusOperatorCRDFiles are the ServiceMonitor and PrometheusRule CRDs
@@ -63,7 +64,12 @@ func (k *Kube) InstallPrometheusOperatorCRDs() error {
 // waitServed waits until discovery lists every resource of groupVersion, as
 // it does once a new CRD is established.
 func (k *Kube) waitServed(groupVersion string, resources ...string) error {
-	dc, err := discovery.NewDiscoveryClientForConfig(k.AdminConfig())
+	return waitServedWith(k.AdminConfig(), groupVersion, resources...)
+}
+
+// waitServedWith is waitServed with the rights of cfg.
+func waitServedWith(cfg *rest.Config, groupVersion string, resources ...string) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return err
 	}

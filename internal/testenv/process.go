@@ -35,7 +35,10 @@ func startDaemon(cmd *exec.Cmd) error {
 			}
 		}()
 	})
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	done := make(chan error, 1)
 	spawnReq <- spawnCall{cmd: cmd, done: done}
 	return <-done
@@ -44,8 +47,11 @@ func startDaemon(cmd *exec.Cmd) error {
 // server is one long-running child process with its output in a log file.
 type server struct {
 	logFile string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	// setup, when set, adjusts the command before it starts (its
+	// environment, a chroot).
+	setup  func(*exec.Cmd)
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // start runs bin with args, appending its output to the log file.
@@ -56,6 +62,9 @@ func (s *server) start(bin string, args []string) error {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if s.setup != nil {
+		s.setup(cmd)
+	}
 	if err := startDaemon(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", filepath.Base(bin), err)

@@ -1,6 +1,7 @@
 // Command build builds the test tools (etcd, the Kubernetes binaries, helm,
-// promcheck and the Multus releases the conformance suite compares
-// against) into .cache/tools.
+// promcheck, the Multus releases the conformance suite compares against,
+// and Whereabouts for the soak harness's reference install) into
+// .cache/tools.
 package main
 
 import (
@@ -13,7 +14,8 @@ import (
 func main() {
 	builds := []func() (string, error){testenv.EtcdBinary, testenv.KubeAPIServerBinary,
 		testenv.KubeControllerManagerBinary, testenv.KubeSchedulerBinary, testenv.KubeletBinary, testenv.KubeProxyBinary,
-		testenv.HelmBinary, testenv.PromcheckBinary}
+		testenv.HelmBinary, testenv.PromcheckBinary,
+		testenv.WhereaboutsBinary, testenv.WhereaboutsControlLoopBinary}
 	for _, v := range testenv.MultusVersions {
 		builds = append(builds, func() (string, error) { return testenv.MultusBinary(v) })
 	}
