@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -69,4 +70,12 @@ func relToRepo(path string) string {
 		return rel
 	}
 	return path
+}
+
+// stderrOf is what a failed exec.Cmd.Output captured on stderr, for its error.
+func stderrOf(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+		return "\n" + string(ee.Stderr)
+	}
+	return ""
 }
