@@ -17,27 +17,21 @@ import (
 // a boot on the same disks. Neither sends a CNI DEL: the runtime and the
 // kubelet die at once, as they do when a machine loses power.
 
-// Reboot powers node n off, wipes what a reboot wipes (volatileDirs), and
-// boots it: a fresh node netns configured as at the first boot, a fresh
-// mount namespace, containerd and the kubelet on the same persistent dirs.
-// It returns once the kubelet has posted Ready since the boot; its pods
-// are then for the kubelet to bring back.
+// Reboot is PowerOff then Boot: a power loss, and a boot on the same disks.
 func (c *Cluster) Reboot(n *Node) error {
 	if err := c.PowerOff(n); err != nil {
 		return err
 	}
-	if err := n.wipeVolatile(); err != nil {
-		return err
-	}
-	return c.boot(n)
+	return c.Boot(n)
 }
 
 // PowerOff kills the node for good, as a power loss does: every process of
 // it (kubelet, containerd, shims, pods, the mount-namespace holder) is
 // SIGKILLed, its mount namespace and so every tmpfs, overlay and netns
 // mount in it goes, and its netns goes with every link and route in it,
-// the pods' netns dying with their processes. Its Node object stays and
-// turns NotReady; Stop still cleans up after it.
+// the pods' netns dying with their processes; what lived on tmpfs is
+// wiped (volatileDirs). Its Node object stays and turns NotReady; Boot
+// brings it back, and Stop cleans up after it either way.
 func (c *Cluster) PowerOff(n *Node) error {
 	progressf("%s: power off", n.Name)
 	for _, p := range []*proc{n.kubelet, n.containerd} {
@@ -64,6 +58,9 @@ func (c *Cluster) PowerOff(n *Node) error {
 	}
 	if err := waitNoLink(c.FabricNS, n.Name, 10*time.Second); err != nil {
 		errs = append(errs, fmt.Errorf("node %s: %w", n.Name, err))
+	}
+	if err := n.wipeVolatile(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -108,9 +105,12 @@ func (n *Node) wipeVolatile() error {
 	return nil
 }
 
-// boot brings a powered-off node up again and waits until its kubelet
-// has posted Ready.
-func (c *Cluster) boot(n *Node) error {
+// Boot brings a powered-off node up again: a fresh node netns configured
+// as at the first boot, a fresh mount namespace, containerd and the
+// kubelet on the same persistent dirs. It returns once the kubelet has
+// posted Ready since the boot; the node's pods are then the kubelet's to
+// bring back.
+func (c *Cluster) Boot(n *Node) error {
 	begin := time.Now()
 	if err := c.bootRuntime(n, c.Kube.URL, c.IPAMEtcd.Endpoints()); err != nil {
 		return err
