@@ -3,6 +3,9 @@ package e2enode
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -90,6 +93,11 @@ func TestNodeRebootBringsPodsBackWithTheirNetworks(t *testing.T) {
 		live = append(live, ips...)
 	}
 	waitHeldExactly(t, c, uidOf, rebootGrace+30*time.Second)
+	var eth0 []string
+	for _, p := range back {
+		eth0 = append(eth0, p.Status.PodIP)
+	}
+	waitHostLocalExactly(t, node, eth0, 30*time.Second)
 	settled := time.Since(booted)
 	t.Logf("reboot of %s (off %s): Ready %s after boot, 3 pods back with their networks after %s, etcd-ipam equal to the live pods' addresses after %s (grace %s, pass every %s)",
 		node.Name, booted.Sub(off).Round(10*time.Millisecond), ready.Round(100*time.Millisecond), podsBack.Round(100*time.Millisecond),
@@ -193,6 +201,33 @@ func waitHeldExactly(t *testing.T, c *realnode.Cluster, uidOf map[string]string,
 		if time.Now().After(deadline) {
 			sort.Strings(wrong)
 			t.Fatalf("etcd-ipam does not hold exactly the live pods' addresses %s later:\n  %s", timeout, strings.Join(wrong, "\n  "))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// waitHostLocalExactly waits until the cluster network's host-local files
+// on node (its data dir is on disk, so it outlives a reboot) hold exactly
+// ips: the old sandboxes' DELs freed theirs.
+func waitHostLocalExactly(t *testing.T, node *realnode.Node, ips []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		entries, err := os.ReadDir(filepath.Join(node.IPAMDir, "cluster"))
+		if err != nil {
+			t.Fatalf("read host-local's dir on %s: %v", node.Name, err)
+		}
+		var files []string
+		for _, e := range entries {
+			if net.ParseIP(e.Name()) != nil {
+				files = append(files, e.Name())
+			}
+		}
+		if equalSets(files, ips) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("host-local on %s holds %v %s after the live pods settled, want exactly their eth0 addresses %v", node.Name, sorted(files), timeout, sorted(ips))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
