@@ -2,7 +2,11 @@ package e2enode
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +102,38 @@ func getPod(t *testing.T, c *realnode.Cluster, namespace, name string) (*corev1.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.Clientset().CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// reconcilerReleases reads the chart's daemons' container logs on every
+// node (the kubelet's podLogsDir, CRI format, the daemon's JSON lines) and
+// returns each address the IPAM reconciler released, with the node whose
+// daemon released it: a DEL frees an address without such a line.
+func reconcilerReleases(t *testing.T, c *realnode.Cluster) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range c.Nodes {
+		files, _ := filepath.Glob(filepath.Join(n.Dir, "pod-logs", realnode.ChartNamespace+"_"+realnode.ChartRelease+"-*", "*", "*.log"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				i := strings.Index(line, "{")
+				if i < 0 || !strings.Contains(line, "released allocation of a pod that no longer exists") {
+					continue
+				}
+				var rec struct {
+					Addrs []string `json:"addrs"`
+				}
+				if err := json.Unmarshal([]byte(line[i:]), &rec); err != nil {
+					t.Fatalf("daemon log %s: %v: %s", f, err, line)
+				}
+				for _, a := range rec.Addrs {
+					out[a] = n.Name
+				}
+			}
+		}
+	}
+	return out
 }

@@ -131,6 +131,23 @@ func TestNodeDeathReleasesAddressesAfterGrace(t *testing.T) {
 			ip, forced.Sub(allocated[ip]).Round(100*time.Millisecond), at.Sub(forced).Round(100*time.Millisecond),
 			at.Sub(allocated[ip]).Round(100*time.Millisecond), deathGrace)
 	}
+	// The release is the reconciler's, run by the live node's daemon: no
+	// DEL can come from a dead node. Its log line may trail the release.
+	for logged := time.Now().Add(10 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		by := reconcilerReleases(t, c)
+		var missing []string
+		for ip := range allocated {
+			if by[ip] != live.Name {
+				missing = append(missing, fmt.Sprintf("%s (logged by %q)", ip, by[ip]))
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(logged) {
+			t.Fatalf("no release by the reconciler on %s in its daemon's log for %v", live.Name, missing)
+		}
+	}
 	if h := leaseHolder(t, c, dead.Name, time.Second); h != live.Name {
 		t.Errorf("reconciler Lease held by %q after the release, want the live node %s", h, live.Name)
 	}

@@ -83,26 +83,34 @@ func TestNodeRebootBringsPodsBackWithTheirNetworks(t *testing.T) {
 	ready := time.Since(booted)
 	back := waitPodsBack(t, c, pods, booted, 180*time.Second)
 	podsBack := time.Since(booted)
-	var live []string
 	uidOf := map[string]string{}
 	for _, p := range back {
 		ips, _ := seedNetworksMatch(t, c, p)
 		for _, ip := range ips {
 			uidOf[ip] = string(p.UID)
 		}
-		live = append(live, ips...)
 	}
 	waitHeldExactly(t, c, uidOf, rebootGrace+30*time.Second)
+	settled := time.Since(booted)
 	var eth0 []string
 	for _, p := range back {
 		eth0 = append(eth0, p.Status.PodIP)
 	}
 	waitHostLocalExactly(t, node, eth0, 30*time.Second)
-	settled := time.Since(booted)
-	t.Logf("reboot of %s (off %s): Ready %s after boot, 3 pods back with their networks after %s, etcd-ipam equal to the live pods' addresses after %s (grace %s, pass every %s)",
+	t.Logf("reboot of %s (power off took %s): Ready %s after boot, 3 pods back with their networks after %s, etcd-ipam equal to the live pods' addresses after %s, host-local after %s (grace %s, pass every %s)",
 		node.Name, booted.Sub(off).Round(10*time.Millisecond), ready.Round(100*time.Millisecond), podsBack.Round(100*time.Millisecond),
-		settled.Round(100*time.Millisecond), rebootGrace, reconcileEvery)
-	t.Logf("addresses before the reboot %v; held by the pods after it %v; released %v", sorted(before), sorted(live), sorted(minus(before, live)))
+		settled.Round(100*time.Millisecond), time.Since(booted).Round(100*time.Millisecond), rebootGrace, reconcileEvery)
+	byReconciler := reconcilerReleases(t, c)
+	for _, ip := range sorted(before) {
+		switch {
+		case uidOf[ip] != "":
+			t.Logf("%s: held by live pod UID %s", ip, uidOf[ip])
+		case byReconciler[ip] != "":
+			t.Logf("%s: released by the reconciler on %s", ip, byReconciler[ip])
+		default:
+			t.Logf("%s: released by a DEL", ip)
+		}
+	}
 }
 
 // workloadPod is one bare workload pod on node, attached to networks.
