@@ -46,11 +46,16 @@ func startCluster(t *testing.T) (*realnode.Cluster, string) {
 	state := c.State()
 	t.Cleanup(func() {
 		start := time.Now()
+		// A node rebooted by the test runs new processes in a new mount
+		// namespace: what it had at the start and at the end are both checked.
+		end := c.State()
 		if err := c.Stop(); err != nil {
 			t.Errorf("tear down: %v", err)
 		}
-		if err := realnode.Leaks(state); err != nil {
-			t.Errorf("left on the machine after teardown:\n%v", err)
+		for _, s := range []realnode.State{state, end} {
+			if err := realnode.Leaks(s); err != nil {
+				t.Errorf("left on the machine after teardown:\n%v", err)
+			}
 		}
 		t.Logf("teardown in %s", time.Since(start).Round(100*time.Millisecond))
 	})

@@ -110,9 +110,11 @@ func cgroupPIDs(root string) []int {
 
 // killPIDs SIGKILLs the processes list finds until it finds none: the
 // pods' processes (each pause is PID 1 of its own PID namespace and
-// outlives containerd and its shim) or the shims.
+// outlives containerd and its shim) or the shims. It keeps at it for 10 s:
+// a process in uninterruptible sleep (I/O on a loaded machine) dies only
+// when that returns; 1 s once let one outlive teardown at load 50.
 func killPIDs(list func() []int) {
-	for i := 0; i < 50; i++ {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		pids := list()
 		if len(pids) == 0 {
 			return
