@@ -25,7 +25,7 @@ const ControlPlaneIP = "10.250.0.1"
 func (c *Cluster) startAPIServer() error {
 	socket := filepath.Join(c.Dir, "egress.sock")
 	var err error
-	if c.egress, err = startEgressProxy(socket, c.FabricNS); err != nil {
+	if c.egress, err = startEgressProxy(socket, netnsPath(c.FabricNS)); err != nil {
 		return err
 	}
 	cfg := filepath.Join(c.Dir, "egress-selector.yaml")

@@ -21,15 +21,15 @@ import (
 // dials from inside the fabric netns, which reaches every node's address.
 type egressProxy struct {
 	socket string
-	fabric string // netns name
+	fabric string // the fabric netns's path
 	srv    *http.Server
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]bool
 }
 
-// startEgressProxy serves on socket; the fabric netns may come later: it
-// is opened per CONNECT.
+// startEgressProxy serves on socket; the fabric netns (its path) may come
+// later: it is opened per CONNECT.
 func startEgressProxy(socket, fabricNS string) (*egressProxy, error) {
 	_ = os.Remove(socket)
 	l, err := net.Listen("unix", socket)
@@ -96,7 +96,7 @@ func (p *egressProxy) connect(w http.ResponseWriter, r *http.Request) {
 
 // dial connects to addr from inside the fabric netns.
 func (p *egressProxy) dial(ctx context.Context, addr string) (net.Conn, error) {
-	netns, err := ns.GetNS(netnsPath(p.fabric))
+	netns, err := ns.GetNS(p.fabric)
 	if err != nil {
 		return nil, fmt.Errorf("egress to %s: open fabric netns: %w", addr, err)
 	}
