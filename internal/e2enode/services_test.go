@@ -53,16 +53,31 @@ func TestServicesFromTheUnderlay(t *testing.T) {
 		assertKubeProxyRule(t, node, svcIP)
 		start := time.Now()
 		r := dialUntil(t, c, p, svc, "http", 30*time.Second)
-		t.Logf("pod %s (%s) → Service %s: first answer %s after its endpoints were ready, then %.1f ms", p.Name, p.Status.PodIP, svc, time.Since(start).Round(10*time.Millisecond), r.Millis)
-		var id struct {
-			Hostname string `json:"hostname"`
-		}
-		if err := json.Unmarshal([]byte(r.Body), &id); err != nil || !slices.Contains(backends, id.Hostname) {
-			t.Errorf("Service %s answered %q (%v), want the identity of one of its backends %v", svc, r.Body, err, backends)
-		}
+		t.Logf("pod %s (%s on %s) → Service %s: first answer after %s", p.Name, p.Status.PodIP, node.Name, svc, time.Since(start).Round(10*time.Millisecond))
 		if host, _, _ := net.SplitHostPort(r.Local); host != p.Status.PodIP {
 			t.Errorf("pod dialled the Service from %s, want its underlay address %s", r.Local, p.Status.PodIP)
 		}
+		// Every backend answers, on this node or across the fabric.
+		seen := map[string]int{}
+		var ms []float64
+		for i := 0; i < 20; i++ {
+			if i > 0 {
+				r = dialFrom(t, c, p, svc, "http")
+			}
+			var id struct {
+				Hostname string `json:"hostname"`
+			}
+			if !r.OK || json.Unmarshal([]byte(r.Body), &id) != nil || !slices.Contains(backends, id.Hostname) {
+				t.Fatalf("Service %s answered ok=%v %q (%s), want the identity of one of its backends %v", svc, r.OK, r.Body, r.Error, backends)
+			}
+			seen[id.Hostname]++
+			ms = append(ms, r.Millis)
+		}
+		if len(seen) != len(backends) {
+			t.Errorf("20 requests to Service %s reached only %v of its backends %v", svc, seen, backends)
+		}
+		slices.Sort(ms)
+		t.Logf("20 requests through the ClusterIP: answers per backend %v, median %.1f ms, max %.1f ms", seen, ms[len(ms)/2], ms[len(ms)-1])
 		kubelet := net.JoinHostPort(node.IP, "10250")
 		if r := dialFrom(t, c, p, kubelet, "tcp"); !r.OK {
 			t.Errorf("pod %s on %s cannot reach its node's kubelet at %s: %s", p.Name, node.Name, kubelet, r.Error)
@@ -147,10 +162,12 @@ func serviceWithBackends(t *testing.T, c *realnode.Cluster, workload string) ([]
 		t.Fatal(err)
 	}
 	pods := waitPods(t, cs, d.Spec.Selector.MatchLabels, 2, 120*time.Second)
-	var names []string
+	var names, where []string
 	for _, p := range pods {
 		names = append(names, p.Name)
+		where = append(where, p.Name+" on "+p.Spec.NodeName)
 	}
+	t.Logf("Service backend %s: %s", svc.Spec.ClusterIP, strings.Join(where, ", "))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ready := 0
