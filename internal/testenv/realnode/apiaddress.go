@@ -23,6 +23,9 @@ const ControlPlaneIP = "10.250.0.1"
 // and reaching the nodes through the egress proxy (egress.go), by their
 // InternalIP: the kubelets' --node-ip on the fabric.
 func (c *Cluster) startAPIServer() error {
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return fmt.Errorf("create cluster dir: %w", err)
+	}
 	socket := filepath.Join(c.Dir, "egress.sock")
 	var err error
 	if c.egress, err = startEgressProxy(socket, netnsPath(c.FabricNS)); err != nil {
