@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/internal/testenv/realnode"
 )
 
@@ -32,6 +33,11 @@ func serve(dir string) error {
 	if err != nil {
 		return err
 	}
+	// A kubectl of the cluster's version, for machines that have none.
+	kubectl, err := testenv.KubectlBinary()
+	if err != nil {
+		return err
+	}
 	c, err := realnode.Start(realnode.Options{Dir: filepath.Join(dir, "cluster"), Nodes: nodeCount(), Images: images})
 	if err != nil {
 		return err
@@ -43,7 +49,7 @@ func serve(dir string) error {
 	}
 	sup := supervisor{PID: os.Getpid(), State: c.State()}
 	b, _ := json.MarshalIndent(sup, "", "  ")
-	err = errors.Join(os.WriteFile(statePath(dir), b, 0o644), os.WriteFile(envPath(dir), []byte(envFile(c, workload)), 0o644))
+	err = errors.Join(os.WriteFile(statePath(dir), b, 0o644), os.WriteFile(envPath(dir), []byte(envFile(c, workload, kubectl)), 0o644))
 	if err == nil {
 		fmt.Println("node: up")
 		<-sigs
@@ -68,13 +74,13 @@ func nodeCount() int {
 }
 
 // envFile is the shell-sourceable facts scripts drive the cluster with.
-func envFile(c *realnode.Cluster, workload string) string {
+func envFile(c *realnode.Cluster, workload, kubectl string) string {
 	var nodes, cri []string
 	for _, n := range c.Nodes {
 		nodes = append(nodes, n.Name)
 		cri = append(cri, "unix://"+n.CRISocket)
 	}
-	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\nMACVLAN_MASTER=%s\nMACVLAN_SUBNET=%s\nTEST_IMAGE=%s\nETCD_ENDPOINTS=%s\n",
+	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\nMACVLAN_MASTER=%s\nMACVLAN_SUBNET=%s\nTEST_IMAGE=%s\nETCD_ENDPOINTS=%s\nKUBECTL=%s\n",
 		c.Kubeconfig, strings.Join(nodes, " "), strings.Join(cri, " "), realnode.MacvlanMaster, realnode.MacvlanSubnet,
-		workload, strings.Join(c.IPAMEtcd.Endpoints(), ","))
+		workload, strings.Join(c.IPAMEtcd.Endpoints(), ","), kubectl)
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/internal/testenv/realnode"
 )
 
@@ -61,8 +62,8 @@ func up(dir string) error {
 		return err
 	}
 	fmt.Printf("\nThe cluster is up (pid %d, log %s). Facts, also in %s:\n%s\n", cmd.Process.Pid, logPath, envPath(dir), env)
-	fmt.Printf("  kubectl --kubeconfig %s get nodes -o wide\n  make node-down   # tears it all down\n",
-		filepath.Join(dir, "cluster", "kubeconfig"))
+	fmt.Printf("  . %s && $KUBECTL --kubeconfig $KUBECONFIG get nodes -o wide   # KUBECTL: a kubectl %s built from the pinned module\n  make node-down   # tears it all down\n",
+		envPath(dir), testenv.KubeVersion)
 	return nil
 }
 

@@ -8,6 +8,9 @@
 //
 // /dial and /ping answer 200 with the outcome in the body, so a failed
 // dial is a result the test reads, not an HTTP error.
+//
+// `workload -identity` prints what GET / answers and exits: the image has
+// no shell, so this is the command `kubectl exec` runs in it.
 package main
 
 import (
@@ -29,7 +32,15 @@ func main() {
 		def = v
 	}
 	listen := flag.String("listen", def, "address to serve HTTP on (env LISTEN_ADDRESS)")
+	printIdentity := flag.Bool("identity", false, "print the hostname and interfaces as JSON, as GET / answers, and exit")
 	flag.Parse()
+	if *printIdentity {
+		if err := writeIdentity(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	// PID 1 in a container ignores SIGTERM unless it handles it; without
 	// this every pod deletion would wait out its whole grace period.

@@ -66,6 +66,17 @@ func identity() (Identity, error) {
 	return id, nil
 }
 
+// writeIdentity writes the identity as GET / does, for `workload -identity`.
+func writeIdentity(w io.Writer) error {
+	id, err := identity()
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(id)
+}
+
 func handleIdentity(w http.ResponseWriter, _ *http.Request) {
 	id, err := identity()
 	if err != nil {

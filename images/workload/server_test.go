@@ -47,6 +47,26 @@ func TestIdentityReportsHostnameAndLoopback(t *testing.T) {
 	}
 }
 
+// TestIdentityFlagPrintsWhatGetRootAnswers: `workload -identity`, the
+// command the e2e tests exec in a pod, prints the same JSON as GET /.
+func TestIdentityFlagPrintsWhatGetRootAnswers(t *testing.T) {
+	var served Identity
+	if code := get(t, "/", &served); code != http.StatusOK {
+		t.Fatalf("GET / = %d", code)
+	}
+	var out strings.Builder
+	if err := writeIdentity(&out); err != nil {
+		t.Fatal(err)
+	}
+	var printed Identity
+	if err := json.Unmarshal([]byte(out.String()), &printed); err != nil {
+		t.Fatalf("-identity printed %q: %v", out.String(), err)
+	}
+	if printed.Hostname != served.Hostname || len(printed.Interfaces) != len(served.Interfaces) {
+		t.Errorf("-identity printed %+v, GET / answers %+v", printed, served)
+	}
+}
+
 func TestIdentityAnswersOnlyTheRoot(t *testing.T) {
 	if code := get(t, "/nothing-here", nil); code != http.StatusNotFound {
 		t.Fatalf("GET /nothing-here = %d, want 404", code)

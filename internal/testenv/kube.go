@@ -64,12 +64,12 @@ func StartBareKube(dir string) (*Kube, error) {
 // StartNodeKube is StartBareKube for a cluster with real kubelets and a
 // kube-controller-manager (internal/testenv/realnode): the ServiceAccount
 // admission plugin is on, so pods get their token volume as on a real
-// cluster.
-func StartNodeKube(dir string) (*Kube, error) {
-	return startKube(dir, false, true)
+// cluster. extraArgs go after the usual flags, so they override them.
+func StartNodeKube(dir string, extraArgs ...string) (*Kube, error) {
+	return startKube(dir, false, true, extraArgs...)
 }
 
-func startKube(dir string, withCRD, serviceAccounts bool) (*Kube, error) {
+func startKube(dir string, withCRD, serviceAccounts bool, extraArgs ...string) (*Kube, error) {
 	bin, err := KubeAPIServerBinary()
 	if err != nil {
 		return nil, err
@@ -83,6 +83,7 @@ func startKube(dir string, withCRD, serviceAccounts bool) (*Kube, error) {
 		etcd.Stop()
 		return nil, err
 	}
+	k.args = append(k.args, extraArgs...)
 	if err := k.Start(); err != nil {
 		etcd.Stop()
 		return nil, err

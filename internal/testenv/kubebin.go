@@ -37,6 +37,11 @@ func KubeletBinary() (string, error) { return kubeBinary("kubelet") }
 // KubeProxyBinary builds kube-proxy, like KubeletBinary.
 func KubeProxyBinary() (string, error) { return kubeBinary("kube-proxy") }
 
+// KubectlBinary builds kubectl, like KubeletBinary: the tests use
+// client-go, but a user of `make node-up` gets a kubectl of the cluster's
+// version (KUBECTL in .cache/node/env) even where none is installed.
+func KubectlBinary() (string, error) { return kubeBinary("kubectl") }
+
 // KubeControllerManagerBinary builds kube-controller-manager, like KubeletBinary.
 func KubeControllerManagerBinary() (string, error) { return kubeBinary("kube-controller-manager") }
 

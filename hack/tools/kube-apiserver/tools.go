@@ -2,7 +2,8 @@
 
 // Package tools pins the Kubernetes binaries that the end-to-end harness
 // builds and runs: the control plane (kube-apiserver, kube-controller-manager,
-// kube-scheduler) and the node (kubelet, kube-proxy).
+// kube-scheduler), the node (kubelet, kube-proxy), and kubectl for users of
+// `make node-up` who have none.
 package tools
 
 import (
@@ -10,5 +11,6 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/cmd/kubelet"
 )

@@ -53,6 +53,8 @@ type Cluster struct {
 	IPAMEtcd *testenv.EtcdCluster
 
 	controllers []*proc
+	egress      *egressProxy     // the API server's way to the kubelets
+	apiRelay    *testenv.Forward // ControlPlaneIP on the fabric to the API server
 }
 
 // Start brings the cluster up and waits until every node is Ready. On
@@ -70,7 +72,7 @@ func Start(opts Options) (c *Cluster, err error) {
 		}
 	}()
 	progressf("control plane (etcd, kube-apiserver) in %s", c.Dir)
-	if c.Kube, err = testenv.StartNodeKube(filepath.Join(c.Dir, "kube")); err != nil {
+	if err = c.startAPIServer(); err != nil {
 		return c, err
 	}
 	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
@@ -92,6 +94,9 @@ func Start(opts Options) (c *Cluster, err error) {
 	if err = addFabric(c.FabricNS); err != nil {
 		return c, err
 	}
+	if err = c.joinFabric(opts.Nodes); err != nil {
+		return c, err
+	}
 	for i := 0; i < opts.Nodes; i++ {
 		n := c.newNode(i)
 		if err = addNodeNet(c.FabricNS, n.NetNS, n.Name, i, opts.Nodes); err != nil {
@@ -104,6 +109,11 @@ func Start(opts Options) (c *Cluster, err error) {
 	}
 	for _, n := range c.Nodes {
 		if err = c.waitReady(n, 90*time.Second); err != nil {
+			return c, err
+		}
+	}
+	for _, n := range c.Nodes {
+		if err = n.waitKubeProxy(60 * time.Second); err != nil {
 			return c, err
 		}
 	}
@@ -170,6 +180,7 @@ func (c *Cluster) Stop() error {
 	if c.Kube != nil {
 		c.Kube.Stop()
 	}
+	c.stopFabricEnds()
 	if c.IPAMEtcd != nil {
 		c.IPAMEtcd.Stop() // after the nodes: their pods' DELs release addresses in it
 	}

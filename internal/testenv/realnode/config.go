@@ -55,8 +55,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 		n.path("containerd", "debug.sock"), n.path("containerd", "opt"), PauseImage, n.CNIBinDir, n.CNIConfDir)
 }
 
-// kubeletConfig is the KubeletConfiguration of REAL-NODE.md: loopback
-// ports only, no iptables, no image GC or eviction, and open auth for a
+// kubeletConfig is the KubeletConfiguration of REAL-NODE.md: its API on
+// the node's fabric address (the API server reaches it there for logs and
+// exec, see egressProxy), its other ports on loopback, no iptables, no image GC or eviction, and open auth for a
 // test node. Unlike there, QoS cgroups are on: only then do pods go under
 // the node's own cgroup root (with them off, containerd puts every pod of
 // every node under one /k8s.io), so teardown finds each node's pods even
@@ -64,7 +65,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 func (n *Node) kubeletConfig() string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: %s
 healthzBindAddress: 127.0.0.1
 readOnlyPort: 0
 containerRuntimeEndpoint: unix://%s
@@ -94,7 +95,7 @@ registerNode: true
 syncFrequency: 10s
 fileCheckFrequency: 5s
 nodeStatusUpdateFrequency: 5s
-`, n.CRISocket, n.CgroupRoot, n.path("pod-logs"))
+`, n.IP, n.CRISocket, n.CgroupRoot, n.path("pod-logs"))
 }
 
 // clusterConflist is the cluster network standing in for flannel or

@@ -48,7 +48,7 @@ func TestKubeletConfigLeavesTheMachineAlone(t *testing.T) {
 	}
 	want := map[string]any{
 		"makeIPTablesUtilChains": false,
-		"address":                "127.0.0.1",
+		"address":                n.IP,
 		"healthzBindAddress":     "127.0.0.1",
 		"readOnlyPort":           float64(0),
 		"cgroupsPerQOS":          true,

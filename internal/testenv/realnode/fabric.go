@@ -3,8 +3,6 @@ package realnode
 import (
 	"fmt"
 	"os"
-
-	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
 // The fabric is the "switch" the nodes' uplinks plug into: a netns holding
@@ -50,14 +48,14 @@ func addNodeNet(fabric, netns, port string, i, nodes int) error {
 	cmds := [][]string{
 		{"ip", "netns", "add", netns},
 		{"ip", "-n", netns, "link", "set", "lo", "up"},
-		// The "kubernetes" Service's ClusterIP is the node's own: a relay
-		// there carries it to the API server (kube-proxy's job on a real
-		// node), for hostNetwork pods and, routed via cni0, for pods.
-		{"ip", "-n", netns, "addr", "add", testenv.KubeServiceIP + "/32", "dev", "lo"},
 		{"ip", "-n", fabric, "link", "add", port, "type", "veth", "peer", "name", nodeUplink, "netns", netns},
 		{"ip", "-n", fabric, "link", "set", port, "master", fabricBridge, "up"},
 		{"ip", "-n", netns, "addr", "add", nodeIP(i) + "/24", "dev", nodeUplink},
 		{"ip", "-n", netns, "link", "set", nodeUplink, "up"},
+		// A real node's default route: kube-proxy's ClusterIPs need one,
+		// since the node's own connect() is routed before its DNAT. The
+		// fabric forwards nothing, so nothing leaves by it.
+		{"ip", "-n", netns, "route", "add", "default", "via", ControlPlaneIP},
 	}
 	for j := 0; j < nodes; j++ {
 		if j != i {

@@ -29,6 +29,7 @@ type Node struct {
 	MntNS      string // the holder's mount namespace, "mnt:[inode]"
 
 	holder, containerd, kubelet *proc
+	kubeProxy                   *proc
 	forwards                    []*testenv.Forward
 }
 
@@ -41,7 +42,7 @@ var defaultCNIDirs = [2]string{"/opt/cni/bin", "/etc/cni/net.d"}
 // PIDs are the processes this node started directly.
 func (n *Node) PIDs() []int {
 	var pids []int
-	for _, p := range []*proc{n.holder, n.containerd, n.kubelet} {
+	for _, p := range []*proc{n.holder, n.containerd, n.kubelet, n.kubeProxy} {
 		if p != nil {
 			pids = append(pids, p.pid())
 		}
@@ -57,7 +58,10 @@ func (n *Node) start(kubeURL, kubeconfig string, relayed, images []string) error
 	if err := n.startRuntime(kubeURL, relayed, images); err != nil {
 		return err
 	}
-	return n.startKubelet(kubeconfig)
+	if err := n.startKubelet(kubeconfig); err != nil {
+		return err
+	}
+	return n.startKubeProxy(kubeconfig)
 }
 
 // startRuntime starts the holder and its mounts, the relays, containerd,
@@ -103,12 +107,13 @@ func (n *Node) startRuntime(kubeURL string, relayed, images []string) error {
 	return nil
 }
 
-// relay starts the node's relays to the host: the kubelet dials the API
-// server's loopback address, pods and the chart's daemon its ClusterIP
-// (in-cluster config), etcd-ipam the IPAM etcd's loopback URLs.
+// relay starts the node's relays to the host: the kubelet and kube-proxy
+// dial the API server's loopback address, etcd-ipam the IPAM etcd's
+// loopback URLs. (Pods and the chart's daemon reach the API server at the
+// "kubernetes" ClusterIP through kube-proxy: see ControlPlaneIP.)
 func (n *Node) relay(netns ns.NetNS, kubeURL string, relayed []string) error {
 	kube := strings.TrimPrefix(kubeURL, "https://")
-	pairs := [][2]string{{kube, kube}, {testenv.KubeServiceIP + ":443", kube}}
+	pairs := [][2]string{{kube, kube}}
 	for _, u := range relayed {
 		hostPort := u[strings.Index(u, "://")+3:]
 		pairs = append(pairs, [2]string{hostPort, hostPort})

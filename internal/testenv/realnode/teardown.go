@@ -27,6 +27,7 @@ func (n *Node) stop() error {
 			errs = append(errs, err)
 		}
 	}
+	n.kubeProxy.stop(5 * time.Second)
 	n.kubelet.stop(10 * time.Second)
 	n.containerd.stop(10 * time.Second)
 	for _, f := range n.forwards {
