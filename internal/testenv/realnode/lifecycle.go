@@ -34,7 +34,7 @@ func (c *Cluster) Reboot(n *Node) error {
 // brings it back, and Stop cleans up after it either way.
 func (c *Cluster) PowerOff(n *Node) error {
 	progressf("%s: power off", n.Name)
-	for _, p := range []*proc{n.kubelet, n.containerd} {
+	for _, p := range []*proc{n.kubelet, n.kubeProxy, n.containerd} {
 		p.kill()
 	}
 	killPIDs(func() []int { return shimPIDs(n.CRISocket) })
@@ -106,10 +106,12 @@ func (n *Node) wipeVolatile() error {
 }
 
 // Boot brings a powered-off node up again: a fresh node netns configured
-// as at the first boot, a fresh mount namespace, containerd and the
-// kubelet on the same persistent dirs. It returns once the kubelet has
-// posted Ready since the boot; the node's pods are then the kubelet's to
-// bring back.
+// as at the first boot, a fresh mount namespace, containerd, the kubelet
+// and kube-proxy on the same persistent dirs. It returns once the kubelet
+// has posted Ready since the boot and kube-proxy has written its rules
+// (the node's own ClusterIP traffic, the chart's daemon's API access
+// among it, needs them); the node's pods are then the kubelet's to bring
+// back.
 func (c *Cluster) Boot(n *Node) error {
 	begin := time.Now()
 	if err := c.bootRuntime(n, c.Kube.URL, c.IPAMEtcd.Endpoints()); err != nil {
@@ -118,7 +120,13 @@ func (c *Cluster) Boot(n *Node) error {
 	if err := n.startKubelet(c.Kubeconfig); err != nil {
 		return err
 	}
-	return c.waitReadySince(n, begin, 90*time.Second)
+	if err := n.startKubeProxy(c.Kubeconfig); err != nil {
+		return err
+	}
+	if err := c.waitReadySince(n, begin, 90*time.Second); err != nil {
+		return err
+	}
+	return n.waitKubeProxy(60 * time.Second)
 }
 
 // bootRuntime brings up the node's netns as the first boot made it, then
