@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/meta-cni/meta-cni/internal/image"
@@ -81,6 +82,8 @@ func TestUpgradeAndUninstall(t *testing.T) {
 	if held == 0 {
 		t.Errorf("no host-route state on any node while %d pods run: the check after their DEL would prove nothing", len(all))
 	}
+	t.Logf("after uninstall, %d pods still run; host-route holds %d links, routes and tables for them", len(all), held)
+	all = append(all, newPodFailsClosed(t, c, w))
 	deletePods(t, c, all)
 	for _, n := range c.Nodes {
 		if left := hostRouteState(t, n); len(left) > 0 {
@@ -163,4 +166,31 @@ func hostRouteState(t *testing.T, n *realnode.Node) []string {
 		}
 	}
 	return left
+}
+
+// newPodFailsClosed creates a pod asking for the seed network after the
+// chart is gone. meta-cni's conflist stays, so the runtime still calls
+// meta-cni; with no daemon and its token dead, the ADD must fail with the
+// daemon's "try again" (the kubelet keeps retrying), never give the pod
+// eth0 alone.
+func newPodFailsClosed(t *testing.T, c *realnode.Cluster, w *podWatch) string {
+	t.Helper()
+	name := createPods(t, w, "uninstalled", 0, 1, 1, nil)[0]
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if f := sandboxFailures(t, c, name); len(f) > 0 {
+			if !retryable(f[0]) {
+				t.Errorf("a pod created after helm uninstall failed with other than the daemon's absence: %s", f[0])
+			}
+			t.Logf("after uninstall, a new pod is refused: %s", f[0])
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("pod %s, created after helm uninstall, has no FailedCreatePodSandBox after 2m", name)
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	checkRuns(t, w.snapshot("uninstalled"))
+	return name
 }

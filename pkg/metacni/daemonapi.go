@@ -51,8 +51,10 @@ func (a *daemonAPI) call(fn func(API) error) error {
 	// The kubeconfig's token is the daemon pod's own, copied to the host:
 	// it stops working once that pod is deleted, so while a daemon is
 	// replaced the fallback is refused. The new daemon copies its token,
-	// so this is an error to try again, and it names the daemon.
-	if apierrors.IsUnauthorized(err) || kube.IsUnreachable(err) {
+	// so this is an error to try again, and it names the daemon. After
+	// helm uninstall the token may outlive the chart's RBAC for a moment
+	// (403): the daemon is still what is missing, not a ClusterRole.
+	if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) || kube.IsUnreachable(err) {
 		return &daemonDownError{socket: a.socket, err: err}
 	}
 	return err

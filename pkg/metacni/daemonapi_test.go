@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meta-cni/meta-cni/pkg/kube"
 )
@@ -85,7 +86,9 @@ func TestDaemonAPIReportsAnUnusableKubeconfigOnFallback(t *testing.T) {
 func TestDaemonAPIRefusedFallbackIsTryAgainNamingTheSocket(t *testing.T) {
 	for name, directErr := range map[string]error{
 		"token refused": apierrors.NewUnauthorized("Unauthorized"),
-		"no answer":     &kube.UnreachableError{Op: "GET /api/v1/namespaces/ns/pods/p", Err: errors.New("i/o timeout")},
+		// helm uninstall removes the RBAC before the token dies
+		"chart's RBAC gone": apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "p", errors.New(`User "system:serviceaccount:kube-system:meta-cni" cannot get resource "pods"`)),
+		"no answer":         &kube.UnreachableError{Op: "GET /api/v1/namespaces/ns/pods/p", Err: errors.New("i/o timeout")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			daemon := &countingAPI{err: &kube.DaemonUnavailableError{Socket: "/run/meta-cni/node-api.sock", Err: errors.New("no such file or directory")}}

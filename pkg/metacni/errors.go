@@ -63,7 +63,7 @@ func classify(err error) (uint, string) {
 	)
 	switch {
 	case errors.As(err, &downErr):
-		return types.ErrTryAgainLater, "meta-cni-daemon is restarting or being upgraded (the token it keeps for the kubeconfig stops working when its pod is deleted); the runtime retries once it serves again"
+		return types.ErrTryAgainLater, "meta-cni-daemon is restarting, being upgraded or was uninstalled (the token it keeps for the kubeconfig stops working when its pod is deleted); the runtime retries once it serves again"
 	case errors.As(err, &fieldErr), errors.As(err, &annErr), errors.As(err, &buildErr), errors.As(err, &netErr):
 		return types.ErrInvalidNetworkConfig, "fix the named field"
 	case errors.As(err, &argsErr):
