@@ -97,7 +97,7 @@ func disrupt(t *testing.T, c *realnode.Cluster, w *podWatch, phase string, run f
 func checkPhase(t *testing.T, c *realnode.Cluster, w *podWatch, phase string, names []string) []string {
 	t.Helper()
 	pods := waitRunning(t, c, names, 3*time.Minute)
-	runs := w.snapshot(phase)
+	runs := w.seenRunning(t, phase, names)
 	checkRuns(t, runs)
 	ips := checkSeedPods(t, c, pods)
 	if len(ips) != len(pods) || len(ips) != len(unique(ips)) {

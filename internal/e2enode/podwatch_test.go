@@ -32,6 +32,7 @@ type podRun struct {
 	// why they could not be read.
 	links   []string
 	linkErr error
+	looked  chan struct{} // closed once links or linkErr is set
 }
 
 // podWatch records every pod of the default namespace with label test=name
@@ -44,7 +45,6 @@ type podWatch struct {
 
 	mu   sync.Mutex
 	runs map[string]*podRun
-	wg   sync.WaitGroup
 	stop context.CancelFunc
 }
 
@@ -73,7 +73,7 @@ func watchPods(t *testing.T, c *realnode.Cluster, name string) *podWatch {
 
 func (w *podWatch) close() {
 	w.stop()
-	w.wg.Wait()
+	w.snapshot("")
 }
 
 // created records that the test created the pod now.
@@ -108,13 +108,13 @@ func (w *podWatch) saw(p *corev1.Pod) {
 	}
 	r.running, r.node = time.Now(), p.Spec.NodeName
 	r.status = p.Annotations["k8s.v1.cni.cncf.io/network-status"]
-	w.wg.Add(1)
+	r.looked = make(chan struct{})
 	go func() {
-		defer w.wg.Done()
 		links, err := w.podLinks(p.Spec.NodeName, p.Status.PodIP)
 		w.mu.Lock()
 		r.links, r.linkErr = links, err
 		w.mu.Unlock()
+		close(r.looked)
 	}()
 }
 
@@ -146,16 +146,61 @@ func (w *podWatch) podLinks(node, ip string) ([]string, error) {
 // snapshot copies the runs of one phase ("" for all), once every netns
 // look started so far has finished.
 func (w *podWatch) snapshot(phase string) map[string]podRun {
-	w.wg.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := map[string]podRun{}
-	for name, r := range w.runs {
-		if phase == "" || r.phase == phase {
-			out[name] = *r
+	for {
+		w.mu.Lock()
+		var pending []chan struct{}
+		for _, r := range w.runs {
+			if r.looked != nil && !closed(r.looked) {
+				pending = append(pending, r.looked)
+			}
+		}
+		if len(pending) == 0 {
+			out := map[string]podRun{}
+			for name, r := range w.runs {
+				if phase == "" || r.phase == phase {
+					out[name] = *r
+				}
+			}
+			w.mu.Unlock()
+			return out
+		}
+		w.mu.Unlock()
+		for _, l := range pending {
+			<-l
 		}
 	}
-	return out
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// seenRunning waits until the watch has seen every pod named run (a GET
+// may see Running before the watch does), so checkRuns covers them all.
+func (w *podWatch) seenRunning(t *testing.T, phase string, names []string) map[string]podRun {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runs := w.snapshot(phase)
+		var unseen []string
+		for _, n := range names {
+			if runs[n].running.IsZero() {
+				unseen = append(unseen, n)
+			}
+		}
+		if len(unseen) == 0 {
+			return runs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pod watch has not seen %v Running 30s after the API said so", unseen)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // startLatencies are each phase pod's create → Running.
