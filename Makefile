@@ -32,7 +32,7 @@ help:
 	@echo "image  - the node image the Helm chart runs, without Docker, into $(IMAGE_TAR)"
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/meta-cni/meta-cni/pkg/daemon.Version=$(VERSION)
+LDFLAGS := -X github.com/meta-cni/meta-cni/pkg/release.Version=$(VERSION)
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...

@@ -11,6 +11,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/meta-cni/meta-cni/pkg/ipam"
+	"github.com/meta-cni/meta-cni/pkg/release"
 )
 
 func main() {
@@ -25,5 +26,5 @@ func main() {
 			os.Exit(ipam.ReleaseCommand(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
-	skel.PluginMainFuncs(ipam.Funcs(), version.All, "etcd-ipam: cluster-wide IPAM in etcd")
+	skel.PluginMainFuncs(ipam.Funcs(), version.All, release.About("etcd-ipam", "cluster-wide IPAM in etcd"))
 }

@@ -17,11 +17,14 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/daemon"
 	"github.com/meta-cni/meta-cni/pkg/ipam"
 	"github.com/meta-cni/meta-cni/pkg/pluginlog"
+	"github.com/meta-cni/meta-cni/pkg/release"
 )
 
-// logFlags are how the daemon logs; they are not part of daemon.Config.
+// logFlags are how the daemon logs, and --version; they are not part of
+// daemon.Config.
 type logFlags struct {
 	format, level string
+	version       bool
 }
 
 // newLogger is the daemon's logger on stderr: JSON by default, so a log
@@ -66,6 +69,7 @@ func newFlags(cfg *daemon.Config, logs *logFlags, output io.Writer) *flag.FlagSe
 	fs.DurationVar(&cfg.ClusterNetworkTimeout, "cluster-network-timeout", 10*time.Minute, "when the conflist names no clusterNetwork, how long to wait for a cluster network conf in --cni-conf-dir before exiting with an error; 0 waits for ever")
 	fs.StringVar(&logs.format, "log-format", "json", "json (one object per line, with time, level and msg) or text (slog's key=value)")
 	fs.StringVar(&logs.level, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&logs.version, "version", false, "print the version and exit")
 	fs.StringVar(&cfg.NodeAPISocket, "node-api-socket", "", "serve the plugin's API calls on this unix socket and name it in the conflist as \"daemonSocket\"; the same path in the container and on the host; its directory also holds the network-status journal; empty turns it off")
 	return fs
 }
@@ -78,6 +82,10 @@ func main() {
 			os.Exit(0)
 		}
 		os.Exit(2)
+	}
+	if logs.version {
+		fmt.Println("meta-cni-daemon", release.Version)
+		return
 	}
 	log, err := logs.newLogger(os.Stderr)
 	if err != nil {

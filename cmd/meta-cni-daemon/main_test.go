@@ -47,6 +47,7 @@ func TestFlagsMatchChartContract(t *testing.T) {
 		"cluster-network-timeout":  "10m0s",
 		"log-format":               "json",
 		"log-level":                "info",
+		"version":                  "false",
 	}
 	var cfg daemon.Config
 	var logs logFlags

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meta-cni/meta-cni/pkg/config"
 	"github.com/meta-cni/meta-cni/pkg/metacni"
+	"github.com/meta-cni/meta-cni/pkg/release"
 )
 
 func main() {
@@ -23,7 +24,7 @@ func main() {
 		Check:  p.Check,
 		Status: p.Status,
 		GC:     p.GC,
-	}, version.PluginSupports(config.SupportedVersions...), "meta-cni: Multus-compatible meta-plugin for multiple and default networks")
+	}, version.PluginSupports(config.SupportedVersions...), release.About("meta-cni", "Multus-compatible meta-plugin for multiple and default networks"))
 	if err != nil {
 		_ = err.Print()
 	}

@@ -26,7 +26,7 @@ func progressf(format string, args ...any) {
 
 // VersionVar is the variable the version ldflag sets, as the Makefile's
 // LDFLAGS set it.
-const VersionVar = "github.com/meta-cni/meta-cni/pkg/daemon.Version"
+const VersionVar = "github.com/meta-cni/meta-cni/pkg/release.Version"
 
 var (
 	rootOnce sync.Once

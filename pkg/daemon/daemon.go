@@ -12,24 +12,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// Version is reported by meta_cni_daemon_info; release builds set it with
-// -ldflags "-X github.com/meta-cni/meta-cni/pkg/daemon.Version=v1.2.3".
-var Version = moduleVersion()
-
-func moduleVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "unknown"
-}
 
 // Daemon is one node's agent.
 type Daemon struct {

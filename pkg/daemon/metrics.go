@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/meta-cni/meta-cni/pkg/delegate"
+	"github.com/meta-cni/meta-cni/pkg/release"
 	"github.com/meta-cni/meta-cni/pkg/routing"
 )
 
@@ -145,7 +146,7 @@ func (c daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	if d.reconcileLeader.Load() {
 		leader = 1
 	}
-	ch <- prometheus.MustNewConstMetric(famInfo.desc(), prometheus.GaugeValue, 1, Version)
+	ch <- prometheus.MustNewConstMetric(famInfo.desc(), prometheus.GaugeValue, 1, release.Version)
 	ch <- prometheus.MustNewConstMetric(famInstalled.desc(), prometheus.GaugeValue, installed)
 	ch <- counterOf(famTokenRefreshes, d.tokenRefreshes.Load())
 	ch <- counterOf(famTokenRefreshErrors, d.tokenRefreshErrors.Load())

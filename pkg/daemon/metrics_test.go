@@ -14,6 +14,7 @@ import (
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/pkg/delegate"
+	"github.com/meta-cni/meta-cni/pkg/release"
 )
 
 func scrape(t *testing.T, d *Daemon, path string) (int, string) {
@@ -84,7 +85,7 @@ meta_cni_attachment_networks{network="ns1/net-a"} 1
 meta_cni_attachments 3
 # HELP meta_cni_daemon_info Version of the running meta-cni-daemon; the value is always 1.
 # TYPE meta_cni_daemon_info gauge
-meta_cni_daemon_info{version="`+Version+`"} 1
+meta_cni_daemon_info{version="`+release.Version+`"} 1
 # HELP meta_cni_host_route_pods Pods on this node that host-route serves, per mode, from meta-cni's attachment records.
 # TYPE meta_cni_host_route_pods gauge
 meta_cni_host_route_pods{mode="macvlan-bridge"} 2

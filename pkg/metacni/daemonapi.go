@@ -2,11 +2,13 @@ package metacni
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/meta-cni/meta-cni/pkg/kube"
 )
@@ -19,6 +21,7 @@ import (
 // back: its error is returned as the API server's would be.
 type daemonAPI struct {
 	daemon API
+	socket string // the daemon's, for errors
 	direct func() (API, error)
 	log    *slog.Logger
 
@@ -44,8 +47,31 @@ func (a *daemonAPI) call(fn func(API) error) error {
 	if a.directErr != nil {
 		return a.directErr
 	}
-	return fn(a.directAPI)
+	err := fn(a.directAPI)
+	// The kubeconfig's token is the daemon pod's own, copied to the host:
+	// it stops working once that pod is deleted, so while a daemon is
+	// replaced the fallback is refused. The new daemon copies its token,
+	// so this is an error to try again, and it names the daemon. After
+	// helm uninstall the token may outlive the chart's RBAC for a moment
+	// (403): the daemon is still what is missing, not a ClusterRole.
+	if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) || kube.IsUnreachable(err) {
+		return &daemonDownError{socket: a.socket, err: err}
+	}
+	return err
 }
+
+// daemonDownError means meta-cni-daemon did not take a call and the
+// plugin's own kubeconfig could not stand in for it either.
+type daemonDownError struct {
+	socket string
+	err    error
+}
+
+func (e *daemonDownError) Error() string {
+	return fmt.Sprintf("meta-cni-daemon's node API at %s is unavailable, and the API server refused or did not answer the kubeconfig fallback: %v", e.socket, e.err)
+}
+
+func (e *daemonDownError) Unwrap() error { return e.err }
 
 func (a *daemonAPI) GetPod(ctx context.Context, namespace, name, uid string) (pod *kube.Pod, err error) {
 	err = a.call(func(api API) (err error) {

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meta-cni/meta-cni/pkg/kube"
 )
@@ -72,5 +75,51 @@ func TestDaemonAPIReportsAnUnusableKubeconfigOnFallback(t *testing.T) {
 	a, _ := newDaemonAPI(daemon, func() (API, error) { return nil, bad })
 	if _, err := a.GetNetworkAttachmentDefinition(context.Background(), "ns", "a"); !errors.Is(err, bad) {
 		t.Fatalf("error %v, want the kubeconfig's", err)
+	}
+}
+
+// While a daemon pod is replaced, the token it copied for the kubeconfig
+// is refused (it was bound to the deleted pod): the ADD must fail with
+// code 11, naming the daemon's socket, so the kubelet retries the sandbox
+// rather than the pod running without its networks. A real node showed
+// this as a bare "get pod default/x: Unauthorized" with code 999.
+func TestDaemonAPIRefusedFallbackIsTryAgainNamingTheSocket(t *testing.T) {
+	for name, directErr := range map[string]error{
+		"token refused": apierrors.NewUnauthorized("Unauthorized"),
+		// helm uninstall removes the RBAC before the token dies
+		"chart's RBAC gone": apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "p", errors.New(`User "system:serviceaccount:kube-system:meta-cni" cannot get resource "pods"`)),
+		"no answer":         &kube.UnreachableError{Op: "GET /api/v1/namespaces/ns/pods/p", Err: errors.New("i/o timeout")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			daemon := &countingAPI{err: &kube.DaemonUnavailableError{Socket: "/run/meta-cni/node-api.sock", Err: errors.New("no such file or directory")}}
+			a, _ := newDaemonAPI(daemon, func() (API, error) { return &countingAPI{err: directErr}, nil })
+			a.socket = "/run/meta-cni/node-api.sock"
+			_, err := a.GetNetworkAttachmentDefinition(context.Background(), "ns", "a")
+			cerr := cniError(podRef{Namespace: "ns", Name: "p"}, fmt.Errorf("get NetworkAttachmentDefinition ns/a: %w", err))
+			if cerr.Code != types.ErrTryAgainLater {
+				t.Errorf("code %d (%s), want %d", cerr.Code, cerr.Msg, types.ErrTryAgainLater)
+			}
+			for _, want := range []string{"pod ns/p", "/run/meta-cni/node-api.sock", directErr.Error()} {
+				if !strings.Contains(cerr.Msg, want) {
+					t.Errorf("message %q does not name %q", cerr.Msg, want)
+				}
+			}
+			if !strings.Contains(cerr.Details, "meta-cni-daemon") {
+				t.Errorf("details %q do not say what to wait for", cerr.Details)
+			}
+		})
+	}
+}
+
+// Any other answer of the fallback is the API server's own, with its code:
+// a NAD that does not exist is not a reason to try again.
+func TestDaemonAPIFallbackPassesOtherAnswersThrough(t *testing.T) {
+	daemon := &countingAPI{err: &kube.DaemonUnavailableError{Socket: "/run/x.sock", Err: errors.New("refused")}}
+	notFound := apierrors.NewNotFound(nadResource, "a")
+	a, _ := newDaemonAPI(daemon, func() (API, error) { return &countingAPI{err: notFound}, nil })
+	_, err := a.GetNetworkAttachmentDefinition(context.Background(), "ns", "a")
+	var down *daemonDownError
+	if !apierrors.IsNotFound(err) || errors.As(err, &down) {
+		t.Fatalf("error %#v, want the API server's NotFound as it is", err)
 	}
 }

@@ -59,8 +59,11 @@ func classify(err error) (uint, string) {
 		unknownErr *unknownContainerError
 		delErr     *delegate.Error
 		cniErr     *types.Error
+		downErr    *daemonDownError
 	)
 	switch {
+	case errors.As(err, &downErr):
+		return types.ErrTryAgainLater, "meta-cni-daemon is restarting, being upgraded or was uninstalled (the token it keeps for the kubeconfig stops working when its pod is deleted); the runtime retries once it serves again"
 	case errors.As(err, &fieldErr), errors.As(err, &annErr), errors.As(err, &buildErr), errors.As(err, &netErr):
 		return types.ErrInvalidNetworkConfig, "fix the named field"
 	case errors.As(err, &argsErr):

@@ -97,7 +97,7 @@ func (p *Plugin) api(inv *invocation) (API, error) {
 	if inv.conf.DaemonSocket == "" {
 		return direct()
 	}
-	return &daemonAPI{daemon: kube.NewDaemon(inv.conf.DaemonSocket, inv.conf.APITimeout), direct: direct, log: inv.log}, nil
+	return &daemonAPI{daemon: kube.NewDaemon(inv.conf.DaemonSocket, inv.conf.APITimeout), socket: inv.conf.DaemonSocket, direct: direct, log: inv.log}, nil
 }
 
 func (p *Plugin) runner(conf *config.NetConf, args *skel.CmdArgs) *delegate.Runner {
