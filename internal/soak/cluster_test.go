@@ -1,0 +1,108 @@
+package soak
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+// cluster is one control plane, the IPAM's three-member etcd, the fabric
+// and the nodes, with one implementation installed on every node.
+type cluster struct {
+	dir    string
+	scale  scale
+	kube   *testenv.Kube
+	etcd   *testenv.EtcdCluster
+	fabric *testenv.Fabric
+	nodes  []*node
+	impl   implementation
+}
+
+// startCluster brings everything up, in dir; stop undoes it whatever
+// state it got to.
+func startCluster(dir string, sc scale, impl implementation) (c *cluster, err error) {
+	c = &cluster{dir: dir, scale: sc, impl: impl}
+	defer func() {
+		if err != nil {
+			c.stop()
+			c = nil
+		}
+	}()
+	progressf("control plane: kube-apiserver, and a three-member etcd for the IPAM")
+	if c.kube, err = testenv.StartKube(filepath.Join(dir, "kube")); err != nil {
+		return c, err
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		c.etcd, err = testenv.StartEtcdCluster(filepath.Join(dir, fmt.Sprint("ipam-etcd-", attempt)), 3, nil)
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return c, fmt.Errorf("start the IPAM's etcd: %w", err)
+	}
+	if c.fabric, err = testenv.StartFabric(); err != nil {
+		return c, err
+	}
+	progressf("%d nodes on the fabric", sc.Nodes)
+	c.nodes = make([]*node, sc.Nodes)
+	errs := make([]error, sc.Nodes)
+	var wg sync.WaitGroup
+	for i := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.nodes[i], errs[i] = startNode(c, i)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	progressf("installing %s", impl.name())
+	if err := impl.setup(c); err != nil {
+		return c, fmt.Errorf("set up %s: %w", impl.name(), err)
+	}
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = impl.install(c, n)
+		}()
+	}
+	wg.Wait()
+	return c, errors.Join(errs...)
+}
+
+// stop tears the cluster down: the node agents, the nodes' netns, the
+// fabric, etcd and the control plane; the files stay in dir.
+func (c *cluster) stop() {
+	if c.impl != nil {
+		c.impl.teardown(c)
+	}
+	for _, n := range c.nodes {
+		if n != nil {
+			n.close()
+		}
+	}
+	if c.fabric != nil {
+		c.fabric.Close()
+	}
+	if c.etcd != nil {
+		c.etcd.Stop()
+	}
+	if c.kube != nil {
+		c.kube.Stop()
+	}
+}
+
+// progressf tells the person running `make soak` what the harness is
+// doing; the full scale takes long enough to need it.
+func progressf(format string, args ...any) {
+	if testenv.Progress != nil {
+		fmt.Fprintf(testenv.Progress, "    soak: "+format+"\n", args...)
+	}
+}

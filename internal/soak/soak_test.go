@@ -1,0 +1,175 @@
+package soak
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+// One cluster per implementation serves every scenario of the package:
+// ten nodes and their daemons take a while to start, and each scenario
+// works in its own namespace and pool.
+var (
+	clusterOnce sync.Once
+	shared      *cluster
+	sharedErr   error
+	sharedDir   string
+
+	resultsMu sync.Mutex
+	results   []Result
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.stop()
+	}
+	resultsMu.Lock()
+	if len(results) > 0 {
+		dir := resultsDir()
+		if err := WriteResults(dir, "meta-cni", results); err != nil {
+			fmt.Fprintln(os.Stderr, "soak: write results:", err)
+		} else {
+			fmt.Fprintf(os.Stderr, "soak: results in %s; tables: go run ./hack/soakreport %s\n", dir, dir)
+		}
+	}
+	resultsMu.Unlock()
+	if sharedDir != "" && os.Getenv("SOAK_KEEP") == "" {
+		os.RemoveAll(sharedDir)
+	}
+	os.Exit(code)
+}
+
+// resultsDir is SOAK_RESULTS, or .cache/soak/<scale> in the repo.
+func resultsDir() string {
+	if d := os.Getenv("SOAK_RESULTS"); d != "" {
+		return d
+	}
+	return filepath.Join(testenv.CacheDir(), "soak", currentScale().Name)
+}
+
+// metaCNICluster starts, once, the cluster with meta-cni on every node.
+func metaCNICluster(t *testing.T) *cluster {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, "nsenter")
+	clusterOnce.Do(func() {
+		sharedDir, sharedErr = os.MkdirTemp("", "meta-cni-soak-")
+		if sharedErr == nil {
+			shared, sharedErr = startCluster(sharedDir, currentScale(), newMetaCNI())
+		}
+	})
+	if sharedErr != nil {
+		t.Fatalf("start the soak cluster: %v", sharedErr)
+	}
+	return shared
+}
+
+// ensureNetwork makes namespace and its NAD "macvlan" over p.
+func ensureNetwork(t *testing.T, c *cluster, namespace string, p pool) {
+	t.Helper()
+	if err := c.kube.EnsureNamespace(namespace); err != nil {
+		t.Fatal(err)
+	}
+	nad := &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Name: "macvlan", Namespace: namespace},
+		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: c.impl.networkConfig(c, "macvlan", p)}}
+	_, err := c.kube.NADClientset().K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Create(context.Background(), nad, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create NAD %s/macvlan: %v", namespace, err)
+	}
+}
+
+// requireClean converges and fails the test on any violation, returning
+// the time it took.
+func requireClean(t *testing.T, c *cluster, pods []*podRun, what string) (time.Duration, int, int) {
+	t.Helper()
+	took, v, err := converge(context.Background(), c, pods, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("%s: check invariants: %v", what, err)
+	}
+	dups, leaks := 0, 0
+	for i, x := range v {
+		if x.Kind == duplicateAddress {
+			dups++
+		} else {
+			leaks++
+		}
+		if i < 20 {
+			t.Errorf("%s: %s", what, x)
+		}
+	}
+	if len(v) > 20 {
+		t.Errorf("%s: and %d more violations", what, len(v)-20)
+	}
+	return took, dups, leaks
+}
+
+// agentPeakRSS is the largest peak RSS (VmHWM) of the nodes' agents, in MiB.
+func agentPeakRSS(c *cluster) float64 {
+	peak := 0.0
+	for _, n := range c.nodes {
+		if pid := c.impl.agentPID(n); pid > 0 {
+			if kb := vmHWM(pid); float64(kb)/1024 > peak {
+				peak = float64(kb) / 1024
+			}
+		}
+	}
+	return peak
+}
+
+// vmHWM reads a process's peak resident set size in kB.
+func vmHWM(pid int) int {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kb
+		}
+	}
+	return 0
+}
+
+// newResult starts a scenario's result with the run's facts.
+func newResult(c *cluster, scenario string, pods, rounds, poolSize int) Result {
+	host, _ := os.Hostname()
+	return Result{Scenario: scenario, Implementation: c.impl.name(), Scale: c.scale.Name, Nodes: len(c.nodes),
+		Pods: pods, Rounds: rounds, PoolSize: poolSize, Errors: map[string]int{},
+		Machine: fmt.Sprintf("%s (%d CPUs, %s/%s)", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH),
+		Date:    time.Now().UTC().Format(time.RFC3339)}
+}
+
+// addPhase folds a phase's figures into r.
+func (r *Result) addPhase(ph *phase, isAdd bool) {
+	for code, n := range ph.Errors {
+		r.Errors[code] += n
+	}
+	if isAdd {
+		r.Adds += ph.Ops
+		return
+	}
+	r.Dels += ph.Ops
+}
+
+func saveResult(r Result) {
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	results = append(results, r)
+}
