@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -36,16 +37,33 @@ type Result struct {
 	AgentPeakRSSMB float64        `json:"agentPeakRSSMB"`
 }
 
-// WriteResults stores a run's results for one implementation in dir.
+// WriteResults stores a run's results for one implementation in dir,
+// replacing those of the same scenarios and keeping the others, so
+// scenarios run one at a time still make one run's tables.
 func WriteResults(dir, implementation string, rs []Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(rs, "", "  ")
+	path := filepath.Join(dir, implementation+".json")
+	var merged []Result
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &merged); err != nil {
+			return fmt.Errorf("results %s: %w", path, err)
+		}
+	}
+	for _, r := range rs {
+		i := slices.IndexFunc(merged, func(m Result) bool { return m.Scenario == r.Scenario })
+		if i >= 0 {
+			merged[i] = r
+		} else {
+			merged = append(merged, r)
+		}
+	}
+	b, err := json.MarshalIndent(merged, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, implementation+".json"), b, 0o644)
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // ReadResults reads every implementation's results from dir.
