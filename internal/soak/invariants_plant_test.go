@@ -36,7 +36,7 @@ func TestInvariantsCatchEveryPlantedLeakAndDuplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ph, err := addPods(c, pods); err != nil || ph.failed() > 0 {
+	if ph, err := addPods(c, pods, sandboxPolicy{}); err != nil || ph.failed() > 0 {
 		t.Fatalf("ADD of the two live pods: %v %v %v", err, ph.Errors, ph.FirstErrors)
 	}
 	t.Cleanup(func() {
@@ -83,11 +83,24 @@ func TestInvariantsCatchEveryPlantedLeakAndDuplicate(t *testing.T) {
 				Addrs: []ipam.OwnedAddr{{Key: akey, Addr: addr, Subnet: netip.MustParsePrefix("10.20.8.0/24")}}})
 			return func() { undoOwner(); undoAddr() }
 		}},
-		{"a live pod's allocation gone from etcd", missingAllocation, func(t *testing.T) func() {
-			v := getKey(t, etcd, ownerA)
-			_, err := etcd.Delete(ctx, ownerA)
+		{"a live pod with an address etcd does not hold", missingAllocation, func(t *testing.T) func() {
+			// A second sandbox of pod a, as if the IPAM had never recorded
+			// its address: deleting a's own owner key instead would change
+			// the key's CreateRevision, and Release rightly refuses then.
+			netns, err := testutils.NewNS()
 			must(t, err)
-			return func() { _, _ = etcd.Put(ctx, ownerA, string(v)) }
+			must(t, inNetns(netns, func() error {
+				if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: macvlanIf}, PeerName: "peer"}); err != nil {
+					return err
+				}
+				ipn := &net.IPNet{IP: net.ParseIP("10.20.8.240").To4(), Mask: net.CIDRMask(24, 32)}
+				return netlink.AddrAdd(linkByName(t, macvlanIf), &netlink.Addr{IPNet: ipn})
+			}))
+			rt := *a.rt
+			rt.ContainerID = "cunrecorded"
+			ghost := &podRun{namespace: a.namespace, name: a.name, node: a.node, netns: netns, rt: &rt, live: true}
+			pods = append(pods, ghost)
+			return func() { pods = pods[:len(pods)-1]; testenv.RemoveNS(netns) }
 		}},
 		{"a host veth of no pod", leakedLink, func(t *testing.T) func() {
 			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: routing.HostVethName("cgone", macvlanIf)}, PeerName: "plantpeer"}

@@ -26,7 +26,9 @@ type podRun struct {
 	node                 *node
 	netns                ns.NetNS
 	rt                   *libcni.RuntimeConf
-	live                 bool // ADD succeeded and no DEL yet
+	baseID               string        // the first sandbox's container ID
+	live                 bool          // ADD succeeded and no DEL yet
+	lastCall             time.Duration // of the latest ADD or DEL
 }
 
 func (p *podRun) key() string { return p.namespace + "/" + p.name }
@@ -37,6 +39,7 @@ type phase struct {
 	Latencies []time.Duration // of the calls that succeeded
 	Errors    map[string]int  // by CNI code ("100", "11", ...), "other" when not a CNI error
 	Wall      time.Duration
+	Retries   int // new sandboxes the kubelet started after code 11
 	// FirstErrors keeps a few messages for the test log.
 	FirstErrors []string
 }
@@ -51,12 +54,7 @@ func (ph *phase) record(mu *sync.Mutex, d time.Duration, err error) {
 		ph.Latencies = append(ph.Latencies, d)
 		return
 	}
-	code := "other"
-	var cniErr *types.Error
-	if errors.As(err, &cniErr) {
-		code = fmt.Sprint(cniErr.Code)
-	}
-	ph.Errors[code]++
+	ph.Errors[cniCode(err)]++
 	if len(ph.FirstErrors) < 5 {
 		ph.FirstErrors = append(ph.FirstErrors, err.Error())
 	}
@@ -94,7 +92,7 @@ func createPods(ctx context.Context, c *cluster, namespace, prefix, nad string, 
 				return
 			}
 			id := "c" + strings.ReplaceAll(string(obj.UID), "-", "")
-			pods[i] = &podRun{namespace: namespace, name: obj.Name, uid: string(obj.UID), node: n, rt: &libcni.RuntimeConf{
+			pods[i] = &podRun{namespace: namespace, name: obj.Name, uid: string(obj.UID), node: n, baseID: id, rt: &libcni.RuntimeConf{
 				ContainerID: id, IfName: "eth0",
 				Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", namespace}, {"K8S_POD_NAME", obj.Name},
 					{"K8S_POD_INFRA_CONTAINER_ID", id}, {"K8S_POD_UID", string(obj.UID)}},
@@ -123,9 +121,76 @@ func eachOnNode(pods []*podRun, fn func(p *podRun)) time.Duration {
 	return time.Since(start)
 }
 
+// sandboxPolicy is what the runtime and the kubelet do after a failed ADD.
+type sandboxPolicy struct {
+	// teardown: containerd DELs a sandbox whose network setup failed
+	// before it reports the failure. Off, the failed pod is left as the
+	// plugin left it, so a check can prove the plugin cleaned up alone.
+	teardown bool
+	// retryTryAgain: the kubelet starts a new sandbox (a new container ID)
+	// after a failure with code 11, up to maxSandboxAttempts, with backoff.
+	retryTryAgain bool
+}
+
+const maxSandboxAttempts = 5
+
 // addPods is RunPodSandbox on every pod's node: a fresh netns (not
-// timed), then ADD of the runtime's conflist from inside the node.
-func addPods(c *cluster, pods []*podRun) (*phase, error) {
+// timed), then ADD of the runtime's conflist from inside the node, and
+// on failure what policy says. Every ADD, retries included, is counted.
+func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
+	lists, err := runtimeLists(c)
+	if err != nil {
+		return nil, err
+	}
+	ph, mu := newPhase(), &sync.Mutex{}
+	var setupErrs []error
+	fail := func(err error) {
+		mu.Lock()
+		setupErrs = append(setupErrs, err)
+		mu.Unlock()
+	}
+	ph.Wall = eachOnNode(pods, func(p *podRun) {
+		list := lists[p.node.name]
+		for attempt := 1; ; attempt++ {
+			netns, err := testutils.NewNS()
+			if err != nil {
+				fail(fmt.Errorf("pod %s: netns: %w", p.key(), err))
+				return
+			}
+			p.netns, p.rt.NetNS = netns, netns.Path()
+			if err := setLoopbackUp(netns); err != nil {
+				fail(err)
+				return
+			}
+			err = p.cniAdd(list)
+			ph.record(mu, p.lastCall, err)
+			if err == nil {
+				p.live = true
+				return
+			}
+			if !policy.teardown {
+				return
+			}
+			if err := p.cniDel(list); err != nil {
+				fail(fmt.Errorf("pod %s: the runtime's DEL of its failed sandbox: %w", p.key(), err))
+				return
+			}
+			testenv.RemoveNS(p.netns)
+			p.netns = nil
+			if !policy.retryTryAgain || cniCode(err) != "11" || attempt == maxSandboxAttempts {
+				return
+			}
+			mu.Lock()
+			ph.Retries++
+			mu.Unlock()
+			time.Sleep(time.Duration(attempt) * time.Second)
+			p.newSandboxID(attempt)
+		}
+	})
+	return ph, errors.Join(setupErrs...)
+}
+
+func runtimeLists(c *cluster) (map[string]*libcni.NetworkConfigList, error) {
 	lists := map[string]*libcni.NetworkConfigList{}
 	for _, n := range c.nodes {
 		l, err := n.runtimeConflist()
@@ -134,58 +199,64 @@ func addPods(c *cluster, pods []*podRun) (*phase, error) {
 		}
 		lists[n.name] = l
 	}
-	ph, mu := newPhase(), &sync.Mutex{}
-	var setupErrs []error
-	ph.Wall = eachOnNode(pods, func(p *podRun) {
-		netns, err := testutils.NewNS()
-		if err != nil {
-			mu.Lock()
-			setupErrs = append(setupErrs, fmt.Errorf("pod %s: netns: %w", p.key(), err))
-			mu.Unlock()
-			return
-		}
-		p.netns, p.rt.NetNS = netns, netns.Path()
-		if err := setLoopbackUp(netns); err != nil {
-			mu.Lock()
-			setupErrs = append(setupErrs, err)
-			mu.Unlock()
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		start := time.Now()
-		err = p.node.netns().Do(func(ns.NetNS) error {
-			_, err := p.node.cni().AddNetworkList(ctx, lists[p.node.name], p.rt)
-			return err
-		})
-		ph.record(mu, time.Since(start), err)
-		p.live = err == nil
+	return lists, nil
+}
+
+// cniAdd is the runtime's ADD from inside the node; its duration is
+// recorded by the caller through lastCall.
+func (p *podRun) cniAdd(list *libcni.NetworkConfigList) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	defer func() { p.lastCall = time.Since(start) }()
+	return p.node.netns().Do(func(ns.NetNS) error {
+		_, err := p.node.cni().AddNetworkList(ctx, list, p.rt)
+		return err
 	})
-	return ph, errors.Join(setupErrs...)
+}
+
+func (p *podRun) cniDel(list *libcni.NetworkConfigList) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	defer func() { p.lastCall = time.Since(start) }()
+	return p.node.netns().Do(func(ns.NetNS) error {
+		return p.node.cni().DelNetworkList(ctx, list, p.rt)
+	})
+}
+
+// newSandboxID gives the pod the container ID of its next sandbox.
+func (p *podRun) newSandboxID(attempt int) {
+	id := fmt.Sprintf("%s-%d", p.baseID, attempt)
+	p.rt.ContainerID = id
+	for i, a := range p.rt.Args {
+		if a[0] == "K8S_POD_INFRA_CONTAINER_ID" {
+			p.rt.Args[i][1] = id
+		}
+	}
+}
+
+func cniCode(err error) string {
+	var cniErr *types.Error
+	if errors.As(err, &cniErr) {
+		return fmt.Sprint(cniErr.Code)
+	}
+	return "other"
 }
 
 // delPods is StopPodSandbox then the pod's removal: DEL from inside the
 // node, the netns removed, the pod object deleted. Pods whose ADD failed
 // get the same DEL, as the kubelet sends one.
 func delPods(c *cluster, pods []*podRun) (*phase, error) {
-	lists := map[string]*libcni.NetworkConfigList{}
-	for _, n := range c.nodes {
-		l, err := n.runtimeConflist()
-		if err != nil {
-			return nil, err
-		}
-		lists[n.name] = l
+	lists, err := runtimeLists(c)
+	if err != nil {
+		return nil, err
 	}
 	ph, mu := newPhase(), &sync.Mutex{}
 	var apiErrs []error
 	ph.Wall = eachOnNode(pods, func(p *podRun) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		start := time.Now()
-		err := p.node.netns().Do(func(ns.NetNS) error {
-			return p.node.cni().DelNetworkList(ctx, lists[p.node.name], p.rt)
-		})
-		ph.record(mu, time.Since(start), err)
+		err := p.cniDel(lists[p.node.name])
+		ph.record(mu, p.lastCall, err)
 		if err == nil {
 			p.live = false
 			if p.netns != nil {
@@ -193,6 +264,8 @@ func delPods(c *cluster, pods []*podRun) (*phase, error) {
 				p.netns = nil
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		zero := int64(0)
 		err = c.kube.Clientset().CoreV1().Pods(p.namespace).Delete(ctx, p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 		if err != nil && !apierrors.IsNotFound(err) {

@@ -26,7 +26,8 @@ type Result struct {
 	PoolSize       int            `json:"poolSize"` // addresses the network hands out
 	Adds           int            `json:"adds"`
 	Dels           int            `json:"dels"`
-	Errors         map[string]int `json:"errors"` // CNI code -> count, over ADD and DEL
+	Errors         map[string]int `json:"errors"`  // CNI code -> count, over ADD and DEL
+	Retries        int            `json:"retries"` // new sandboxes after an ADD failed with code 11
 	AddsPerSecond  float64        `json:"addsPerSecond"`
 	AddP50Ms       float64        `json:"addP50Ms"`
 	AddP95Ms       float64        `json:"addP95Ms"`
@@ -167,6 +168,7 @@ var figures = []struct {
 }{
 	{"pod ADDs / DELs", func(r Result) string { return fmt.Sprintf("%d / %d", r.Adds, r.Dels) }},
 	{"errors by CNI code", func(r Result) string { return errorsByCode(r.Errors) }},
+	{"kubelet retries after code 11", func(r Result) string { return fmt.Sprint(r.Retries) }},
 	{"duplicates", func(r Result) string { return fmt.Sprint(r.Duplicates) }},
 	{"leaks", func(r Result) string { return fmt.Sprint(r.Leaks) }},
 	{"ADDs/s", func(r Result) string { return fmt.Sprintf("%.1f", r.AddsPerSecond) }},

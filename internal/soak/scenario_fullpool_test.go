@@ -25,7 +25,7 @@ func TestFullPoolRefusesWithCode100AndResumesAfterDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	add, err := addPods(c, pods)
+	add, err := addPods(c, pods, sandboxPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestFullPoolRefusesWithCode100AndResumesAfterDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resume, err := addPods(c, more)
+	resume, err := addPods(c, more, sandboxPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,6 +163,7 @@ func (r *Result) addPhase(ph *phase, isAdd bool) {
 	}
 	if isAdd {
 		r.Adds += ph.Ops
+		r.Retries += ph.Retries
 		return
 	}
 	r.Dels += ph.Ops
