@@ -27,6 +27,9 @@ type implementation interface {
 	// nodeRecords lists the per-attachment state it keeps on a node, such
 	// as meta-cni's attachment records and network-status journal.
 	nodeRecords(n *node) ([]nodeRecord, error)
+	// poolFullCode is the CNI code its IPAM returns for an exhausted
+	// pool; "" when it has none of its own, and any failure counts.
+	poolFullCode() string
 	// agentPID is the node agent's process, whose peak RSS is reported; 0
 	// when the implementation runs none.
 	agentPID(n *node) int

@@ -29,7 +29,8 @@ import (
 // one on a real cluster with two live pods, expects its kind among the
 // violations, and takes it away again.
 func TestInvariantsCatchEveryPlantedLeakAndDuplicate(t *testing.T) {
-	c := metaCNICluster(t)
+	// The plants are meta-cni's state; the checker is the same for all.
+	c := clusterFor(t, "meta-cni")
 	ensureNetwork(t, c, "plant", newPool("10.20.8.0/24", 20))
 	ctx := context.Background()
 	pods, err := createPods(ctx, c, "plant", "live", "macvlan", 2)

@@ -25,6 +25,7 @@ const (
 	leakedTable       violationKind = "leaked nftables table"
 	leakedRecord      violationKind = "leaked record"
 	halfConfigured    violationKind = "half-configured pod"
+	orphanAttachment  violationKind = "attachment of a deleted pod"
 	statusMismatch    violationKind = "network-status mismatch"
 )
 
@@ -114,6 +115,10 @@ func checkInvariants(ctx context.Context, c *cluster, pods []*podRun) ([]violati
 			} else {
 				add(storeMismatch, "pod %s has %v on %s, the store %v", p.key(), st.addrs[macvlanIf], macvlanIf, stored[p.rt.ContainerID])
 			}
+		}
+		if st.deleted {
+			add(orphanAttachment, "pod %s was deleted, its sandbox still has %v", p.key(), st.links)
+			continue
 		}
 		if !st.hasStatus {
 			add(statusMismatch, "pod %s has no network-status", p.key())

@@ -28,6 +28,7 @@ type podRun struct {
 	rt                   *libcni.RuntimeConf
 	baseID               string        // the first sandbox's container ID
 	live                 bool          // ADD succeeded and no DEL yet
+	lastErr              error         // of the latest ADD
 	lastCall             time.Duration // of the latest ADD or DEL
 }
 
@@ -122,14 +123,16 @@ func eachOnNode(pods []*podRun, fn func(p *podRun)) time.Duration {
 }
 
 // sandboxPolicy is what the runtime and the kubelet do after a failed ADD.
+// containerd DELs every sandbox whose network setup failed, and the
+// kubelet starts a new one after a backoff; a policy can leave a failed
+// sandbox as the plugin left it, so a check proves the plugin cleaned up
+// on its own.
 type sandboxPolicy struct {
-	// teardown: containerd DELs a sandbox whose network setup failed
-	// before it reports the failure. Off, the failed pod is left as the
-	// plugin left it, so a check can prove the plugin cleaned up alone.
-	teardown bool
-	// retryTryAgain: the kubelet starts a new sandbox (a new container ID)
-	// after a failure with code 11, up to maxSandboxAttempts, with backoff.
+	// retryTryAgain: after code 11, the runtime's DEL, then a new sandbox
+	// (a new container ID), up to maxSandboxAttempts.
 	retryTryAgain bool
+	// teardownOthers: the runtime's DEL after any other failure.
+	teardownOthers bool
 }
 
 const maxSandboxAttempts = 5
@@ -164,11 +167,13 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			}
 			err = p.cniAdd(list)
 			ph.record(mu, p.lastCall, err)
+			p.lastErr = err
 			if err == nil {
 				p.live = true
 				return
 			}
-			if !policy.teardown {
+			retry := policy.retryTryAgain && cniCode(err) == "11" && attempt < maxSandboxAttempts
+			if !retry && !policy.teardownOthers {
 				return
 			}
 			if err := p.cniDel(list); err != nil {
@@ -177,7 +182,7 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			}
 			testenv.RemoveNS(p.netns)
 			p.netns = nil
-			if !policy.retryTryAgain || cniCode(err) != "11" || attempt == maxSandboxAttempts {
+			if !retry {
 				return
 			}
 			mu.Lock()
@@ -245,8 +250,8 @@ func cniCode(err error) string {
 }
 
 // delPods is StopPodSandbox then the pod's removal: DEL from inside the
-// node, the netns removed, the pod object deleted. Pods whose ADD failed
-// get the same DEL, as the kubelet sends one.
+// node (again after a failure, as the kubelet does), the netns removed,
+// the pod object deleted. Pods whose ADD failed get the same DEL.
 func delPods(c *cluster, pods []*podRun) (*phase, error) {
 	lists, err := runtimeLists(c)
 	if err != nil {
@@ -255,19 +260,24 @@ func delPods(c *cluster, pods []*podRun) (*phase, error) {
 	ph, mu := newPhase(), &sync.Mutex{}
 	var apiErrs []error
 	ph.Wall = eachOnNode(pods, func(p *podRun) {
-		err := p.cniDel(lists[p.node.name])
-		ph.record(mu, p.lastCall, err)
-		if err == nil {
-			p.live = false
-			if p.netns != nil {
-				testenv.RemoveNS(p.netns)
-				p.netns = nil
+		// The kubelet calls StopPodSandbox again until it succeeds.
+		for attempt := 1; attempt <= maxSandboxAttempts; attempt++ {
+			err := p.cniDel(lists[p.node.name])
+			ph.record(mu, p.lastCall, err)
+			if err == nil {
+				p.live = false
+				if p.netns != nil {
+					testenv.RemoveNS(p.netns)
+					p.netns = nil
+				}
+				break
 			}
+			time.Sleep(time.Duration(attempt) * time.Second)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		zero := int64(0)
-		err = c.kube.Clientset().CoreV1().Pods(p.namespace).Delete(ctx, p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		err := c.kube.Clientset().CoreV1().Pods(p.namespace).Delete(ctx, p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 		if err != nil && !apierrors.IsNotFound(err) {
 			mu.Lock()
 			apiErrs = append(apiErrs, fmt.Errorf("delete pod %s: %w", p.key(), err))

@@ -122,6 +122,9 @@ func (m *metaCNI) networkConfig(c *cluster, name string, p pool) string {
 		name, master, p.Subnet, p.First, p.Last, p.gateway(), eps, ipamPrefix, master)
 }
 
+// poolFullCode is etcd-ipam's "range full" (README, Error codes).
+func (m *metaCNI) poolFullCode() string { return "100" }
+
 func (m *metaCNI) agentPID(n *node) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()

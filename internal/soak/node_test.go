@@ -109,7 +109,10 @@ func (n *node) setup(c *cluster) error {
 	if err != nil {
 		return fmt.Errorf("ip_forward: %w", err)
 	}
-	relays := [][2]string{{testenv.KubeServiceIP + ":443", strings.TrimPrefix(c.kube.URL, "https://")}}
+	// The API server's own loopback address too, which the kubeconfigs of
+	// testenv.ServiceAccountKubeconfig name (the reference install's).
+	kube := strings.TrimPrefix(c.kube.URL, "https://")
+	relays := [][2]string{{testenv.KubeServiceIP + ":443", kube}, {kube, kube}}
 	for _, ep := range c.etcd.Endpoints() {
 		hostPort := strings.TrimPrefix(ep, "http://")
 		relays = append(relays, [2]string{hostPort, hostPort})

@@ -14,6 +14,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -122,6 +123,7 @@ type podState struct {
 	links     []string                // every link but lo
 	status    map[string][]netip.Addr // by interface: the network-status annotation's ips
 	hasStatus bool
+	deleted   bool // the pod object is gone
 }
 
 // observePod reads the pod's interfaces from its netns and, for a live
@@ -160,6 +162,10 @@ func observePod(ctx context.Context, c *cluster, p *podRun, withStatus bool) (*p
 		return s, nil
 	}
 	obj, err := c.kube.Clientset().CoreV1().Pods(p.namespace).Get(ctx, p.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		s.deleted = true
+		return s, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get pod %s: %w", p.key(), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,14 +20,30 @@ import (
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
+// implementations is what every scenario runs on, meta-cni first. The
+// reference install (Multus thin + Whereabouts) adds itself here.
+var implementations = []registered{
+	{"meta-cni", func() implementation { return newMetaCNI() }},
+}
+
+type registered struct {
+	name string
+	new  func() implementation
+}
+
 // One cluster per implementation serves every scenario of the package:
-// ten nodes and their daemons take a while to start, and each scenario
+// ten nodes and their agents take a while to start, and each scenario
 // works in its own namespace and pool.
+type clusterSlot struct {
+	once sync.Once
+	c    *cluster
+	err  error
+	dir  string
+}
+
 var (
-	clusterOnce sync.Once
-	shared      *cluster
-	sharedErr   error
-	sharedDir   string
+	clustersMu sync.Mutex
+	clusters   = map[string]*clusterSlot{}
 
 	resultsMu sync.Mutex
 	results   []Result
@@ -34,22 +51,32 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared != nil {
-		shared.stop()
-	}
-	resultsMu.Lock()
-	if len(results) > 0 {
-		dir := resultsDir()
-		if err := WriteResults(dir, "meta-cni", results); err != nil {
-			fmt.Fprintln(os.Stderr, "soak: write results:", err)
-		} else {
-			fmt.Fprintf(os.Stderr, "soak: results in %s; tables: go run ./hack/soakreport %s\n", dir, dir)
+	clustersMu.Lock()
+	for _, s := range clusters {
+		if s.c != nil {
+			s.c.stop()
+		}
+		if s.dir != "" && os.Getenv("SOAK_KEEP") == "" {
+			os.RemoveAll(s.dir)
 		}
 	}
-	resultsMu.Unlock()
-	if sharedDir != "" && os.Getenv("SOAK_KEEP") == "" {
-		os.RemoveAll(sharedDir)
+	clustersMu.Unlock()
+	resultsMu.Lock()
+	byImpl := map[string][]Result{}
+	for _, r := range results {
+		byImpl[r.Implementation] = append(byImpl[r.Implementation], r)
 	}
+	dir := resultsDir()
+	for impl, rs := range byImpl {
+		if err := WriteResults(dir, impl, rs); err != nil {
+			fmt.Fprintln(os.Stderr, "soak: write results:", err)
+			code = 1
+		}
+	}
+	if len(byImpl) > 0 {
+		fmt.Fprintf(os.Stderr, "soak: results in %s; tables: go run ./hack/soakreport %s\n", dir, dir)
+	}
+	resultsMu.Unlock()
 	os.Exit(code)
 }
 
@@ -61,21 +88,42 @@ func resultsDir() string {
 	return filepath.Join(testenv.CacheDir(), "soak", currentScale().Name)
 }
 
-// metaCNICluster starts, once, the cluster with meta-cni on every node.
-func metaCNICluster(t *testing.T) *cluster {
+// clusterFor starts, once, the cluster with the named implementation on
+// every node.
+func clusterFor(t *testing.T, name string) *cluster {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTools(t, "nsenter")
-	clusterOnce.Do(func() {
-		sharedDir, sharedErr = os.MkdirTemp("", "meta-cni-soak-")
-		if sharedErr == nil {
-			shared, sharedErr = startCluster(sharedDir, currentScale(), newMetaCNI())
+	clustersMu.Lock()
+	slot := clusters[name]
+	if slot == nil {
+		slot = &clusterSlot{}
+		clusters[name] = slot
+	}
+	clustersMu.Unlock()
+	slot.once.Do(func() {
+		i := slices.IndexFunc(implementations, func(r registered) bool { return r.name == name })
+		if i < 0 {
+			slot.err = fmt.Errorf("no implementation %q", name)
+			return
+		}
+		slot.dir, slot.err = os.MkdirTemp("", "meta-cni-soak-")
+		if slot.err == nil {
+			slot.c, slot.err = startCluster(slot.dir, currentScale(), implementations[i].new())
 		}
 	})
-	if sharedErr != nil {
-		t.Fatalf("start the soak cluster: %v", sharedErr)
+	if slot.err != nil {
+		t.Fatalf("start the soak cluster of %s: %v", name, slot.err)
 	}
-	return shared
+	return slot.c
+}
+
+// eachImplementation runs a scenario on every implementation, each on its
+// own cluster, as subtests named after them.
+func eachImplementation(t *testing.T, scenario func(t *testing.T, c *cluster)) {
+	for _, impl := range implementations {
+		t.Run(impl.name, func(t *testing.T) { scenario(t, clusterFor(t, impl.name)) })
+	}
 }
 
 // ensureNetwork makes namespace and its NAD "macvlan" over p.
