@@ -30,7 +30,6 @@ func currentScale() scale {
 	return s
 }
 
-// perNodeConcurrency is how many CNI calls a kubelet runs at once: its
-// default --max-parallel-image-pulls aside, the runtime serialises
-// nothing, and issue 10 bounds it at 8 as a busy kubelet does.
+// perNodeConcurrency bounds a node's CNI calls in flight: issue 10's "at
+// most 8 at a time per node", as a busy kubelet starts pods.
 const perNodeConcurrency = 8
