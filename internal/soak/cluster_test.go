@@ -1,10 +1,14 @@
 package soak
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
@@ -61,6 +65,15 @@ func startCluster(dir string, sc scale, impl implementation) (c *cluster, err er
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return c, err
+	}
+	// The kubelets' registration: node agents look their Node up (the
+	// reference's ip-control-loop refuses to start without it).
+	for _, n := range c.nodes {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name},
+			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.ip()}}}}
+		if _, err := c.kube.Clientset().CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{}); err != nil {
+			return c, fmt.Errorf("register node %s: %w", n.name, err)
+		}
 	}
 	progressf("installing %s", impl.name())
 	if err := impl.setup(c); err != nil {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
@@ -59,6 +60,11 @@ func (r *reference) install(c *cluster, n *node) error {
 	loop, err := testenv.StartWhereaboutsControlLoop(n.path("/var/lib/ip-control-loop"), n.name, r.cluster.WhereaboutsKubeconfig)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.name, err)
+	}
+	// It exits at once when something it needs is missing (its Node).
+	time.Sleep(2 * time.Second)
+	if !loop.Running() {
+		return fmt.Errorf("node %s: ip-control-loop exited; its log is %s", n.name, loop.LogFile)
 	}
 	r.mu.Lock()
 	r.loops[n.name] = loop
