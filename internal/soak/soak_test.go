@@ -149,10 +149,7 @@ func requireClean(t *testing.T, c *cluster, pods []*podRun, what string) (time.D
 	if err != nil {
 		t.Fatalf("%s: check invariants: %v", what, err)
 	}
-	report := t.Errorf
-	if !c.impl.underTest() {
-		report = t.Logf
-	}
+	report := c.expect(t)
 	dups, leaks := 0, 0
 	for i, x := range v {
 		if x.Kind == duplicateAddress {
@@ -168,6 +165,15 @@ func requireClean(t *testing.T, c *cluster, pods []*podRun, what string) (time.D
 		report("%s: and %d more violations", what, len(v)-20)
 	}
 	return took, dups, leaks
+}
+
+// expect is how a scenario reports a broken promise: a failure for the
+// implementation under test, a logged figure for the reference.
+func (c *cluster) expect(t *testing.T) func(format string, args ...any) {
+	if c.impl.underTest() {
+		return t.Errorf
+	}
+	return t.Logf
 }
 
 // agentPeakRSS is the largest peak RSS (VmHWM) of the nodes' agents, in MiB.
