@@ -12,7 +12,7 @@ FUZZTIME ?= 40000x
 # Benchmarks are slow by design (hundreds of real pods); one run each.
 BENCHTIME ?= 1x
 
-.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help conformance e2e-node node-up node-down
+.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help conformance e2e-node node-up node-down soak
 
 IMAGE ?= ghcr.io/meta-cni/meta-cni:0.1.0
 IMAGE_TAR ?= .cache/images/meta-cni.tar
@@ -25,6 +25,7 @@ help:
 	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
 	@echo "conformance - meta-cni beside Multus v4.2.3 and v4.3.0 on every scenario (docs/multus-compat.md); part of test"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
+	@echo "soak   - issue 10's scenarios at full scale (10 nodes, 1000 pods a round; hours), then docs/reliability.md's tables; test runs them scaled down"
 	@echo "demo   - a local control plane, a few pods with two networks each"
 	@echo "e2e-node - the real-node tests (containerd + kubelet, internal/e2enode) with the long parts (pod-start figures) that test leaves out; REALNODE_NODES=1 for one node"
 	@echo "node-up - a real cluster (control plane + kubelet node) left running; facts in .cache/node/env"
@@ -71,6 +72,15 @@ conformance: tools
 
 bench: build tools
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
+
+# Issue 10's scenarios at full scale (internal/soak); `test` runs them
+# scaled down. The run's figures go to $(SOAK_RESULTS), and soakreport
+# prints docs/reliability.md's tables from them.
+SOAK_RESULTS ?= .cache/soak/full
+
+soak: build tools
+	SOAK=full SOAK_RESULTS=$(abspath $(SOAK_RESULTS)) $(GO) test -count=1 -v -timeout 6h ./internal/soak/
+	$(GO) run ./hack/soakreport $(SOAK_RESULTS)
 
 # The demo builds only what it runs (the plugins, etcd, kube-apiserver), with
 # progress; helm and bin/ are not needed for it.

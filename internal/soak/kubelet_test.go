@@ -1,0 +1,298 @@
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/vishvananda/netlink"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+// podRun is one pod as its node's kubelet and runtime see it.
+type podRun struct {
+	namespace, name, uid string
+	node                 *node
+	netns                ns.NetNS
+	rt                   *libcni.RuntimeConf
+	baseID               string        // the first sandbox's container ID
+	live                 bool          // ADD succeeded and no DEL yet
+	lastErr              error         // of the latest ADD
+	lastCall             time.Duration // of the latest ADD or DEL
+}
+
+func (p *podRun) key() string { return p.namespace + "/" + p.name }
+
+// phase is what one batch of ADDs or DELs measured.
+type phase struct {
+	Ops       int
+	Latencies []time.Duration // of the calls that succeeded
+	Errors    map[string]int  // by CNI code ("100", "11", ...), "other" when not a CNI error
+	Wall      time.Duration
+	Retries   int // new sandboxes the kubelet started after code 11
+	// FirstErrors keeps a few messages for the test log.
+	FirstErrors []string
+}
+
+func newPhase() *phase { return &phase{Errors: map[string]int{}} }
+
+func (ph *phase) record(mu *sync.Mutex, d time.Duration, err error) {
+	mu.Lock()
+	defer mu.Unlock()
+	ph.Ops++
+	if err == nil {
+		ph.Latencies = append(ph.Latencies, d)
+		return
+	}
+	ph.Errors[cniCode(err)]++
+	if len(ph.FirstErrors) < 5 {
+		ph.FirstErrors = append(ph.FirstErrors, err.Error())
+	}
+}
+
+func (ph *phase) failed() int {
+	n := 0
+	for _, v := range ph.Errors {
+		n += v
+	}
+	return n
+}
+
+// createPods creates count pod objects asking for the network nad, spread
+// over the nodes in turn, as a scheduler would place a Deployment's
+// replicas; this is the API server's part, not timed as ADD.
+func createPods(ctx context.Context, c *cluster, namespace, prefix, nad string, count int) ([]*podRun, error) {
+	pods := make([]*podRun, count)
+	errs := make([]error, count)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			n := c.nodes[i%len(c.nodes)]
+			obj, err := c.kube.Clientset().CoreV1().Pods(namespace).Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i), Namespace: namespace,
+					Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": nad}},
+				Spec: corev1.PodSpec{NodeName: n.name, Containers: []corev1.Container{{Name: "c", Image: "example.invalid/app"}}},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				errs[i] = fmt.Errorf("create pod %s/%s-%d: %w", namespace, prefix, i, err)
+				return
+			}
+			id := "c" + strings.ReplaceAll(string(obj.UID), "-", "")
+			pods[i] = &podRun{namespace: namespace, name: obj.Name, uid: string(obj.UID), node: n, baseID: id, rt: &libcni.RuntimeConf{
+				ContainerID: id, IfName: "eth0",
+				Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", namespace}, {"K8S_POD_NAME", obj.Name},
+					{"K8S_POD_INFRA_CONTAINER_ID", id}, {"K8S_POD_UID", string(obj.UID)}},
+			}}
+		}()
+	}
+	wg.Wait()
+	return pods, errors.Join(errs...)
+}
+
+// eachOnNode runs fn for every pod on its node, at most
+// perNodeConcurrency at a time per node, and returns the wall time.
+func eachOnNode(pods []*podRun, fn func(p *podRun)) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, p := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.node.kubelet <- struct{}{}
+			defer func() { <-p.node.kubelet }()
+			fn(p)
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// sandboxPolicy is what the runtime and the kubelet do after a failed ADD.
+// containerd DELs every sandbox whose network setup failed, and the
+// kubelet starts a new one after a backoff; a policy can leave a failed
+// sandbox as the plugin left it, so a check proves the plugin cleaned up
+// on its own.
+type sandboxPolicy struct {
+	// retryTryAgain: after code 11, the runtime's DEL, then a new sandbox
+	// (a new container ID), up to maxSandboxAttempts.
+	retryTryAgain bool
+	// teardownOthers: the runtime's DEL after any other failure.
+	teardownOthers bool
+}
+
+const maxSandboxAttempts = 5
+
+// addPods is RunPodSandbox on every pod's node: a fresh netns (not
+// timed), then ADD of the runtime's conflist from inside the node, and
+// on failure what policy says. Every ADD, retries included, is counted.
+func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
+	lists, err := runtimeLists(c)
+	if err != nil {
+		return nil, err
+	}
+	ph, mu := newPhase(), &sync.Mutex{}
+	var setupErrs []error
+	fail := func(err error) {
+		mu.Lock()
+		setupErrs = append(setupErrs, err)
+		mu.Unlock()
+	}
+	ph.Wall = eachOnNode(pods, func(p *podRun) {
+		list := lists[p.node.name]
+		for attempt := 1; ; attempt++ {
+			netns, err := testutils.NewNS()
+			if err != nil {
+				fail(fmt.Errorf("pod %s: netns: %w", p.key(), err))
+				return
+			}
+			p.netns, p.rt.NetNS = netns, netns.Path()
+			if err := setLoopbackUp(netns); err != nil {
+				fail(err)
+				return
+			}
+			err = p.cniAdd(list)
+			ph.record(mu, p.lastCall, err)
+			p.lastErr = err
+			if err == nil {
+				p.live = true
+				return
+			}
+			retry := policy.retryTryAgain && cniCode(err) == "11" && attempt < maxSandboxAttempts
+			if !retry && !policy.teardownOthers {
+				return
+			}
+			if err := p.cniDel(list); err != nil {
+				fail(fmt.Errorf("pod %s: the runtime's DEL of its failed sandbox: %w", p.key(), err))
+				return
+			}
+			testenv.RemoveNS(p.netns)
+			p.netns = nil
+			if !retry {
+				return
+			}
+			mu.Lock()
+			ph.Retries++
+			mu.Unlock()
+			time.Sleep(time.Duration(attempt) * time.Second)
+			p.newSandboxID(attempt)
+		}
+	})
+	return ph, errors.Join(setupErrs...)
+}
+
+func runtimeLists(c *cluster) (map[string]*libcni.NetworkConfigList, error) {
+	lists := map[string]*libcni.NetworkConfigList{}
+	for _, n := range c.nodes {
+		l, err := n.runtimeConflist()
+		if err != nil {
+			return nil, err
+		}
+		lists[n.name] = l
+	}
+	return lists, nil
+}
+
+// cniAdd is the runtime's ADD from inside the node; its duration is
+// recorded by the caller through lastCall.
+func (p *podRun) cniAdd(list *libcni.NetworkConfigList) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	defer func() { p.lastCall = time.Since(start) }()
+	return p.node.netns().Do(func(ns.NetNS) error {
+		_, err := p.node.cni().AddNetworkList(ctx, list, p.rt)
+		return err
+	})
+}
+
+func (p *podRun) cniDel(list *libcni.NetworkConfigList) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	defer func() { p.lastCall = time.Since(start) }()
+	return p.node.netns().Do(func(ns.NetNS) error {
+		return p.node.cni().DelNetworkList(ctx, list, p.rt)
+	})
+}
+
+// newSandboxID gives the pod the container ID of its next sandbox.
+func (p *podRun) newSandboxID(attempt int) {
+	id := fmt.Sprintf("%s-%d", p.baseID, attempt)
+	p.rt.ContainerID = id
+	for i, a := range p.rt.Args {
+		if a[0] == "K8S_POD_INFRA_CONTAINER_ID" {
+			p.rt.Args[i][1] = id
+		}
+	}
+}
+
+func cniCode(err error) string {
+	var cniErr *types.Error
+	if errors.As(err, &cniErr) {
+		return fmt.Sprint(cniErr.Code)
+	}
+	return "other"
+}
+
+// delPods is StopPodSandbox then the pod's removal: DEL from inside the
+// node (again after a failure, as the kubelet does), the netns removed,
+// the pod object deleted. Pods whose ADD failed get the same DEL.
+func delPods(c *cluster, pods []*podRun) (*phase, error) {
+	lists, err := runtimeLists(c)
+	if err != nil {
+		return nil, err
+	}
+	ph, mu := newPhase(), &sync.Mutex{}
+	var apiErrs []error
+	ph.Wall = eachOnNode(pods, func(p *podRun) {
+		// The kubelet calls StopPodSandbox again until it succeeds.
+		for attempt := 1; attempt <= maxSandboxAttempts; attempt++ {
+			err := p.cniDel(lists[p.node.name])
+			ph.record(mu, p.lastCall, err)
+			if err == nil {
+				p.live = false
+				if p.netns != nil {
+					testenv.RemoveNS(p.netns)
+					p.netns = nil
+				}
+				break
+			}
+			time.Sleep(time.Duration(attempt) * time.Second)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		zero := int64(0)
+		err := c.kube.Clientset().CoreV1().Pods(p.namespace).Delete(ctx, p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		if err != nil && !apierrors.IsNotFound(err) {
+			mu.Lock()
+			apiErrs = append(apiErrs, fmt.Errorf("delete pod %s: %w", p.key(), err))
+			mu.Unlock()
+		}
+	})
+	return ph, errors.Join(apiErrs...)
+}
+
+func setLoopbackUp(netns ns.NetNS) error {
+	return netns.Do(func(ns.NetNS) error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+}

@@ -1,0 +1,200 @@
+package soak
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Result is what one scenario measured on one implementation; a run
+// writes one JSON file of them per implementation, and Tables turns the
+// files of one run into docs/reliability.md's tables.
+type Result struct {
+	Scenario       string         `json:"scenario"` // "churn/exact", "full-pool", ...
+	Implementation string         `json:"implementation"`
+	Machine        string         `json:"machine"`
+	Date           string         `json:"date"` // RFC 3339, UTC
+	Scale          string         `json:"scale"`
+	Nodes          int            `json:"nodes"`
+	Pods           int            `json:"pods"` // per round
+	Rounds         int            `json:"rounds"`
+	PoolSize       int            `json:"poolSize"` // addresses the network hands out
+	Adds           int            `json:"adds"`
+	Dels           int            `json:"dels"`
+	Errors         map[string]int `json:"errors"`  // CNI code -> count, over ADD and DEL
+	Retries        int            `json:"retries"` // new sandboxes after an ADD failed with code 11
+	AddsPerSecond  float64        `json:"addsPerSecond"`
+	AddP50Ms       float64        `json:"addP50Ms"`
+	AddP95Ms       float64        `json:"addP95Ms"`
+	DelP50Ms       float64        `json:"delP50Ms"`
+	Duplicates     int            `json:"duplicates"`
+	Leaks          int            `json:"leaks"`
+	ConvergeMs     float64        `json:"convergeMs"` // the slowest round
+	AgentPeakRSSMB float64        `json:"agentPeakRSSMB"`
+}
+
+// WriteResults stores a run's results for one implementation in dir,
+// replacing those of the same scenarios and keeping the others, so
+// scenarios run one at a time still make one run's tables.
+func WriteResults(dir, implementation string, rs []Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, implementation+".json")
+	var merged []Result
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &merged); err != nil {
+			return fmt.Errorf("results %s: %w", path, err)
+		}
+	}
+	for _, r := range rs {
+		i := slices.IndexFunc(merged, func(m Result) bool { return m.Scenario == r.Scenario })
+		if i >= 0 {
+			merged[i] = r
+		} else {
+			merged = append(merged, r)
+		}
+	}
+	b, err := json.MarshalIndent(merged, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadResults reads every implementation's results from dir.
+func ReadResults(dir string) ([]Result, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var all []Result
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var rs []Result
+		if err := json.Unmarshal(b, &rs); err != nil {
+			return nil, fmt.Errorf("results %s: %w", f, err)
+		}
+		all = append(all, rs...)
+	}
+	return all, nil
+}
+
+// Reference is the column every table keeps for Multus + Whereabouts,
+// empty until that implementation's results are in the run.
+const Reference = "multus-whereabouts"
+
+// Tables writes one Markdown table per scenario: a row per figure, a
+// column per implementation (meta-cni first, the reference always
+// present), under a line naming the machine, the date and the scale.
+func Tables(w io.Writer, rs []Result) error {
+	byScenario := map[string]map[string]Result{}
+	impls := map[string]bool{"meta-cni": true, Reference: true}
+	for _, r := range rs {
+		if byScenario[r.Scenario] == nil {
+			byScenario[r.Scenario] = map[string]Result{}
+		}
+		byScenario[r.Scenario][r.Implementation] = r
+		impls[r.Implementation] = true
+	}
+	cols := []string{"meta-cni", Reference}
+	for i := range impls {
+		if i != "meta-cni" && i != Reference {
+			cols = append(cols, i)
+		}
+	}
+	sort.Strings(cols[2:])
+	names := make([]string, 0, len(byScenario))
+	for s := range byScenario {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	for _, s := range names {
+		row := byScenario[s]
+		var any Result
+		for _, c := range cols {
+			if r, ok := row[c]; ok {
+				any = r
+				break
+			}
+		}
+		fmt.Fprintf(w, "### %s\n\n", s)
+		fmt.Fprintf(w, "%s, %s, scale %s: %d nodes, %d pods per round, %d round(s), a pool of %d addresses.\n\n",
+			any.Machine, any.Date, any.Scale, any.Nodes, any.Pods, any.Rounds, any.PoolSize)
+		header := "| figure |"
+		rule := "|---|"
+		for _, c := range cols {
+			header += " " + columnName(c) + " |"
+			rule += "---|"
+		}
+		fmt.Fprintln(w, header)
+		fmt.Fprintln(w, rule)
+		for _, f := range figures {
+			line := "| " + f.name + " |"
+			for _, c := range cols {
+				r, ok := row[c]
+				if !ok {
+					line += " next session |"
+					continue
+				}
+				line += " " + f.value(r) + " |"
+			}
+			fmt.Fprintln(w, line)
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+func columnName(impl string) string {
+	if impl == Reference {
+		return "Multus + Whereabouts"
+	}
+	return impl
+}
+
+// figures are the table's rows, in issue 10's order.
+var figures = []struct {
+	name  string
+	value func(Result) string
+}{
+	{"pod ADDs / DELs", func(r Result) string { return fmt.Sprintf("%d / %d", r.Adds, r.Dels) }},
+	{"errors by CNI code", func(r Result) string { return errorsByCode(r.Errors) }},
+	{"kubelet retries after code 11", func(r Result) string { return fmt.Sprint(r.Retries) }},
+	{"duplicates", func(r Result) string { return fmt.Sprint(r.Duplicates) }},
+	{"leaks", func(r Result) string { return fmt.Sprint(r.Leaks) }},
+	{"ADDs/s", func(r Result) string { return fmt.Sprintf("%.1f", r.AddsPerSecond) }},
+	{"ADD p50 / p95 (ms)", func(r Result) string { return fmt.Sprintf("%.0f / %.0f", r.AddP50Ms, r.AddP95Ms) }},
+	{"DEL p50 (ms)", func(r Result) string { return fmt.Sprintf("%.0f", r.DelP50Ms) }},
+	{"time to converge (s)", func(r Result) string { return fmt.Sprintf("%.1f", r.ConvergeMs/1000) }},
+	{"node agent peak RSS (MiB)", func(r Result) string {
+		if r.AgentPeakRSSMB == 0 {
+			return "no agent"
+		}
+		return fmt.Sprintf("%.0f", r.AgentPeakRSSMB)
+	}},
+}
+
+func errorsByCode(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	codes := make([]string, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s: %d", c, m[c])
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,60 @@
+package soak
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWriteResultsReplacesOnlyTheScenariosRunAgain(t *testing.T) {
+	dir := t.TempDir()
+	first := []Result{{Scenario: "churn/exact", Implementation: "meta-cni", Adds: 1}, {Scenario: "full-pool", Implementation: "meta-cni", Adds: 2}}
+	if err := WriteResults(dir, "meta-cni", first); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteResults(dir, "meta-cni", []Result{{Scenario: "full-pool", Implementation: "meta-cni", Adds: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := ReadResults(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, r := range rs {
+		got[r.Scenario] = r.Adds
+	}
+	if len(rs) != 2 || got["churn/exact"] != 1 || got["full-pool"] != 3 {
+		t.Fatalf("results after a second run of full-pool: %+v", rs)
+	}
+}
+
+func TestTablesPutTheReferenceBesideMetaCNIAndMarkItsAbsence(t *testing.T) {
+	rs := []Result{
+		{Scenario: "churn/exact", Implementation: "meta-cni", Machine: "m", Date: "d", Scale: "full", Nodes: 10, Pods: 1000, Rounds: 3, PoolSize: 1000,
+			Adds: 3000, Dels: 3000, Errors: map[string]int{}, AddsPerSecond: 12.5, AddP50Ms: 100, AddP95Ms: 250, AgentPeakRSSMB: 40},
+		{Scenario: "full-pool", Implementation: "meta-cni", Errors: map[string]int{"100": 50, "11": 1}},
+		{Scenario: "full-pool", Implementation: Reference, Errors: map[string]int{"999": 2}, AddsPerSecond: 2},
+	}
+	var b strings.Builder
+	if err := Tables(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"### churn/exact\n",
+		"m, d, scale full: 10 nodes, 1000 pods per round, 3 round(s), a pool of 1000 addresses.",
+		"| figure | meta-cni | Multus + Whereabouts |",
+		"| pod ADDs / DELs | 3000 / 3000 | next session |",
+		"| ADDs/s | 12.5 | next session |",
+		"| ADD p50 / p95 (ms) | 100 / 250 | next session |",
+		"| errors by CNI code | 100: 50, 11: 1 | 999: 2 |",
+		"| ADDs/s | 0.0 | 2.0 |",
+		"| node agent peak RSS (MiB) | no agent | no agent |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tables lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "### churn/exact") > strings.Index(out, "### full-pool") {
+		t.Errorf("scenarios out of order:\n%s", out)
+	}
+}
