@@ -1,9 +1,6 @@
-//go:build soakreference
-
 // The reference install (Multus thin v4.2.3 + Whereabouts v0.9.2) as one
 // more implementation, through testenv's reference API (internal/testenv/
-// reference*.go, whereabouts*.go). Built with -tags soakreference until
-// that API is on main; the merge that brings it removes the line above.
+// reference*.go, whereabouts*.go).
 package soak
 
 import (
