@@ -66,35 +66,17 @@ func TestRebootWipesOnlyWhatLivesOnRun(t *testing.T) {
 func TestPowerOffKillsTheNodeAndItBootsOnTheSameRoot(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTools(t, "containerd")
-	c := &Cluster{Name: "mcni-" + randomHex(3), Dir: t.TempDir()}
-	c.FabricNS = c.Name + "-fabric"
-	n := c.newNode(0)
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = c.Stop()
-		}
-	})
-	if err := addFabric(c.FabricNS); err != nil {
-		t.Fatal(err)
-	}
-	if err := addNodeNet(c.FabricNS, n.NetNS, n.Name, 0, 1); err != nil {
-		t.Fatal(err)
-	}
-	c.Nodes = append(c.Nodes, n)
-	pauseTar, err := buildPause(filepath.Join(c.Dir, "pause.tar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeURL := fmt.Sprintf("https://127.0.0.1:%d", port)
-	if err := n.startRuntime(kubeURL, nil, []string{pauseTar}); err != nil {
-		t.Fatal(err)
-	}
+	c, n, kubeURL, stop := runtimeNode(t)
 	first := c.State()
+	// A tmpfs only the first boot's mount namespace has: a power loss
+	// takes it, as it takes every mount of the node.
+	marker := n.path("power-marker")
+	if err := os.MkdirAll(marker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nsenter", fmt.Sprintf("--target=%d", n.holder.pid()), "--mount", "mount", "-t", "tmpfs", "marker", marker).CombinedOutput(); err != nil {
+		t.Fatalf("mount a marker in the node's mount namespace: %v: %s", err, out)
+	}
 
 	if err := c.PowerOff(n); err != nil {
 		t.Fatalf("power off: %v", err)
@@ -115,8 +97,10 @@ func TestPowerOffKillsTheNodeAndItBootsOnTheSameRoot(t *testing.T) {
 	if err := c.bootRuntime(n, kubeURL, nil); err != nil {
 		t.Fatalf("boot: %v", err)
 	}
-	if n.MntNS == first.Nodes[0].MntNS {
-		t.Errorf("the boot reused mount namespace %s: its mounts would have survived", n.MntNS)
+	// Namespace inode numbers are reused once freed, so the mounts tell
+	// the boot's namespace from the last one, not the number.
+	if mounts, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", n.holder.pid())); err != nil || strings.Contains(string(mounts), " "+marker+" ") {
+		t.Errorf("the booted node's mount namespace %s still has the first boot's mount on %s (%v): its mounts survived the power loss", n.MntNS, marker, err)
 	}
 	out, err := exec.Command("ctr", "-a", n.CRISocket, "-n", "k8s.io", "images", "ls", "-q").Output()
 	if err != nil || !strings.Contains(string(out), PauseImage) {
@@ -127,8 +111,7 @@ func TestPowerOffKillsTheNodeAndItBootsOnTheSameRoot(t *testing.T) {
 	}
 
 	second := c.State()
-	stopped = true
-	if err := c.Stop(); err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("stop: %v", err)
 	}
 	for _, s := range []State{first, second} {

@@ -23,34 +23,7 @@ func TestRuntimeStaysInsideTheNode(t *testing.T) {
 	sysctlsBefore := readTunables(t)
 	_, runContainerdErr := os.Stat("/run/containerd")
 
-	dir := t.TempDir()
-	c := &Cluster{Name: "mcni-" + randomHex(3), Dir: dir}
-	c.FabricNS = c.Name + "-fabric"
-	n := c.newNode(0)
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = c.Stop()
-		}
-	})
-	if err := addFabric(c.FabricNS); err != nil {
-		t.Fatal(err)
-	}
-	if err := addNodeNet(c.FabricNS, n.NetNS, n.Name, 0, 1); err != nil {
-		t.Fatal(err)
-	}
-	c.Nodes = append(c.Nodes, n)
-	pauseTar, err := buildPause(filepath.Join(dir, "pause.tar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.startRuntime(fmt.Sprintf("https://127.0.0.1:%d", port), nil, []string{pauseTar}); err != nil {
-		t.Fatal(err)
-	}
+	c, n, _, stop := runtimeNode(t)
 
 	pid := n.containerd.pid()
 	if got, want := nsOf(t, pid, "net"), nsOfPath(t, netnsPath(n.NetNS)); got != want {
@@ -76,8 +49,7 @@ func TestRuntimeStaysInsideTheNode(t *testing.T) {
 	}
 
 	state := c.State()
-	stopped = true
-	if err := c.Stop(); err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("stop: %v", err)
 	}
 	if err := Leaks(state); err != nil {
@@ -123,4 +95,44 @@ func nsOfPath(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("net:[%d]", st.Sys().(*syscall.Stat_t).Ino)
+}
+
+// runtimeNode starts one node's containerd with the pause image and no
+// kubelet (its kube URL a free port nobody serves), on a fabric of its
+// own. stop tears it down once; a test that does not call it has it
+// called at cleanup.
+func runtimeNode(t *testing.T) (c *Cluster, n *Node, kubeURL string, stop func() error) {
+	t.Helper()
+	c = &Cluster{Name: "mcni-" + randomHex(3), Dir: t.TempDir()}
+	c.FabricNS = c.Name + "-fabric"
+	n = c.newNode(0)
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		return c.Stop()
+	}
+	t.Cleanup(func() { _ = stop() })
+	if err := addFabric(c.FabricNS); err != nil {
+		t.Fatal(err)
+	}
+	if err := addNodeNet(c.FabricNS, n.NetNS, n.Name, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Nodes = append(c.Nodes, n)
+	pauseTar, err := buildPause(filepath.Join(c.Dir, "pause.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	if err := n.startRuntime(kubeURL, nil, []string{pauseTar}); err != nil {
+		t.Fatal(err)
+	}
+	return c, n, kubeURL, stop
 }
