@@ -77,37 +77,7 @@ func (f *Fabric) StartNode(dir, master string) (*Node, error) {
 	if n.NS, err = testutils.NewNS(); err != nil {
 		return nil, fmt.Errorf("create node netns: %w", err)
 	}
-	err = n.NS.Do(func(ns.NetNS) error {
-		if lo, err := netlink.LinkByName("lo"); err == nil {
-			_ = netlink.LinkSetUp(lo)
-		}
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: master}, PeerName: port, PeerNamespace: netlink.NsFd(int(f.NS.Fd()))}
-		if err := netlink.LinkAdd(veth); err != nil {
-			return fmt.Errorf("add master veth %s: %w", master, err)
-		}
-		link, err := netlink.LinkByName(master)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(link)
-	})
-	if err == nil {
-		err = f.NS.Do(func(ns.NetNS) error {
-			link, err := netlink.LinkByName(port)
-			if err != nil {
-				return err
-			}
-			br, err := netlink.LinkByName(FabricBridge)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetMaster(link, br); err != nil {
-				return fmt.Errorf("plug %s into %s: %w", port, FabricBridge, err)
-			}
-			return netlink.LinkSetUp(link)
-		})
-	}
-	if err != nil {
+	if err := plugUplink(n.NS, master, f.NS, port, FabricBridge); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("build node on fabric: %w", err)
 	}

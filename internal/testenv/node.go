@@ -55,11 +55,22 @@ func StartNode(dir, master string) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	err = n.NS.Do(func(ns.NetNS) error {
+	if err := plugUplink(n.NS, master, n.Wire, "wire0", ""); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("build node: %w", err)
+	}
+	return n, nil
+}
+
+// plugUplink gives node its loopback and an uplink named master: a veth
+// whose peer, named peer, is in other, both up; with bridge set the peer
+// is a port of that bridge in other.
+func plugUplink(node ns.NetNS, master string, other ns.NetNS, peer, bridge string) error {
+	err := node.Do(func(ns.NetNS) error {
 		if lo, err := netlink.LinkByName("lo"); err == nil {
 			_ = netlink.LinkSetUp(lo)
 		}
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: master}, PeerName: "wire0", PeerNamespace: netlink.NsFd(int(n.Wire.Fd()))}
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: master}, PeerName: peer, PeerNamespace: netlink.NsFd(int(other.Fd()))}
 		if err := netlink.LinkAdd(veth); err != nil {
 			return fmt.Errorf("add master veth %s: %w", master, err)
 		}
@@ -69,20 +80,25 @@ func StartNode(dir, master string) (*Node, error) {
 		}
 		return netlink.LinkSetUp(link)
 	})
-	if err == nil {
-		err = n.Wire.Do(func(ns.NetNS) error {
-			link, err := netlink.LinkByName("wire0")
+	if err != nil {
+		return err
+	}
+	return other.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName(peer)
+		if err != nil {
+			return err
+		}
+		if bridge != "" {
+			br, err := netlink.LinkByName(bridge)
 			if err != nil {
 				return err
 			}
-			return netlink.LinkSetUp(link)
-		})
-	}
-	if err != nil {
-		n.Close()
-		return nil, fmt.Errorf("build node: %w", err)
-	}
-	return n, nil
+			if err := netlink.LinkSetMaster(link, br); err != nil {
+				return fmt.Errorf("plug %s into %s: %w", peer, bridge, err)
+			}
+		}
+		return netlink.LinkSetUp(link)
+	})
 }
 
 // Close removes the node's namespaces and everything in them.
