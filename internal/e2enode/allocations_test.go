@@ -16,7 +16,6 @@ import (
 	"github.com/meta-cni/meta-cni/pkg/ipam"
 	"github.com/meta-cni/meta-cni/pkg/ipam/etcdv3"
 	"github.com/vishvananda/netlink"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -28,13 +27,8 @@ const ipamPrefix = "/meta-cni/ipam"
 // with the pod and addresses each names: what the reconciler reads.
 func holdings(t *testing.T, c *realnode.Cluster) []ipam.Holding {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.IPAMEtcd.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	cli, ctx, done := ipamEtcd(t, c)
+	defer done()
 	hs, err := ipam.NewStoreKV(etcdv3.KV{Client: cli}, ipamPrefix, "", nil).Holders(ctx)
 	if err != nil {
 		t.Fatalf("list etcd-ipam holdings: %v", err)

@@ -220,16 +220,23 @@ func scale(t *testing.T, c *realnode.Cluster, name string, n int32) {
 	}
 }
 
-// ipamKeys lists the keys under prefix in the cluster's IPAM etcd.
-func ipamKeys(t *testing.T, c *realnode.Cluster, prefix string) []string {
+// ipamEtcd is a client of the cluster's IPAM etcd and a context for one
+// read; done closes both.
+func ipamEtcd(t *testing.T, c *realnode.Cluster) (*clientv3.Client, context.Context, func()) {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.IPAMEtcd.Endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	return cli, ctx, func() { cancel(); cli.Close() }
+}
+
+// ipamKeys lists the keys under prefix in the cluster's IPAM etcd.
+func ipamKeys(t *testing.T, c *realnode.Cluster, prefix string) []string {
+	t.Helper()
+	cli, ctx, done := ipamEtcd(t, c)
+	defer done()
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		t.Fatalf("list %s in etcd: %v", prefix, err)
