@@ -95,7 +95,7 @@ demo:
 REALNODE_NODES ?= 2
 
 e2e-node:
-	E2ENODE_LONG=1 REALNODE_NODES=$(REALNODE_NODES) $(GO) test -count=1 -v -timeout 20m ./internal/e2enode/
+	E2ENODE_LONG=1 REALNODE_NODES=$(REALNODE_NODES) $(GO) test -count=1 -v -timeout 60m ./internal/e2enode/
 
 node-up:
 	@$(GO) build -o $(BIN)/.node ./hack/node
