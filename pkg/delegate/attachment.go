@@ -15,10 +15,14 @@ import (
 // ADD it started. Unless Commit is called, Rollback deletes those
 // delegates, newest first, and removes the record only when every delete
 // succeeded, so the runtime's DEL can finish the job from the record alone.
+// A delegate whose delete failed still has its interface removed from the
+// pod (Unplug), so a failed ADD never leaves the pod half-wired.
 type Attachment struct {
 	store  RecordStore
 	runner *Runner
 	base   Record
+	// unplug removes an interface from a netns: Unplug, or a test's fake.
+	unplug func(netnsPath, ifName string) error
 
 	mu        sync.Mutex
 	written   *Record    // the record on disk; nil before the first Write
@@ -30,7 +34,7 @@ type Attachment struct {
 // NewAttachment starts the transaction for the container that base names;
 // base's Delegates are ignored.
 func NewAttachment(store RecordStore, runner *Runner, base *Record) *Attachment {
-	a := &Attachment{store: store, runner: runner, base: *base}
+	a := &Attachment{store: store, runner: runner, base: *base, unplug: Unplug}
 	a.base.Delegates = nil
 	return a
 }
@@ -123,7 +127,9 @@ func (a *Attachment) Commit() {
 
 // Rollback undoes every step unless Commit came first: it waits for a
 // delegate still starting, deletes the tried delegates in reverse, and
-// removes the record only when all of them were deleted.
+// removes the record only when all of them were deleted. A delegate whose
+// delete failed has its interface removed from the pod all the same; what
+// else it holds (an address) stays in the record for the runtime's DEL.
 func (a *Attachment) Rollback(ctx context.Context) error {
 	a.inflight.Wait()
 	a.mu.Lock()
@@ -134,8 +140,12 @@ func (a *Attachment) Rollback(ctx context.Context) error {
 	rec := *a.written
 	var errs []error
 	for i := len(a.tried) - 1; i >= 0; i-- {
-		if err := a.runner.DelDelegate(ctx, &rec, &a.tried[i]); err != nil {
+		d := &a.tried[i]
+		if err := a.runner.DelDelegate(ctx, &rec, d); err != nil {
 			errs = append(errs, fmt.Errorf("roll back: %w", err))
+			if err := a.unplug(rec.NetNS, d.IfName); err != nil {
+				errs = append(errs, fmt.Errorf("roll back network %s: %w", d.Network, err))
+			}
 		}
 	}
 	if len(errs) > 0 {

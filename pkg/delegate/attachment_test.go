@@ -16,7 +16,9 @@ func newTx(t *testing.T, f *fakeCNI) (*Attachment, RecordStore, *Record) {
 	t.Helper()
 	store := RecordStore{Dir: filepath.Join(t.TempDir(), "attachments")}
 	r := threeNetworks()
-	return NewAttachment(store, &Runner{CNI: f}, r), store, r
+	tx := NewAttachment(store, &Runner{CNI: f}, r)
+	tx.unplug = func(string, string) error { return nil } // no real netns here
+	return tx, store, r
 }
 
 // addAllTx writes the record and adds every delegate, stopping at a failure.
@@ -45,6 +47,10 @@ func TestAttachmentRollbackDeletesTriedDelegatesInReverseAndRemovesTheRecord(t *
 	boom := errors.New("boom")
 	f := &fakeCNI{fail: map[string]error{"ADD net1": boom}}
 	tx, store, r := newTx(t, f)
+	tx.unplug = func(netns, ifName string) error {
+		t.Errorf("unplug(%s, %s): every DEL succeeded, so the delegates removed their own interfaces", netns, ifName)
+		return nil
+	}
 	err := addAllTx(t, tx, r.Delegates)
 	checkDelegateError(t, err, "add", "ns1/net-a", "net1", boom)
 	if err := tx.Rollback(context.Background()); err != nil {
@@ -63,12 +69,22 @@ func TestAttachmentRollbackThatFailsKeepsTheRecordForTheRuntimesDel(t *testing.T
 	addErr, delErr := errors.New("add failed"), errors.New("del failed")
 	f := &fakeCNI{fail: map[string]error{"ADD net2": addErr, "DEL net1": delErr}}
 	tx, store, r := newTx(t, f)
+	var unplugged []string
+	tx.unplug = func(netns, ifName string) error {
+		unplugged = append(unplugged, netns+" "+ifName)
+		return nil
+	}
 	if err := addAllTx(t, tx, r.Delegates); !errors.Is(err, addErr) {
 		t.Fatalf("ADD = %v, want %v", err, addErr)
 	}
 	err := tx.Rollback(context.Background())
 	if !errors.Is(err, delErr) || !strings.Contains(err.Error(), "roll back: delete network ns1/net-a (net1): del failed") {
 		t.Fatalf("Rollback = %v, want the failed DEL named", err)
+	}
+	// The pod loses the interface whose DEL failed at once; only the
+	// record remembers what that DEL still owes.
+	if want := []string{r.NetNS + " net1"}; !reflect.DeepEqual(unplugged, want) {
+		t.Fatalf("unplugged %v, want %v", unplugged, want)
 	}
 	if want := []string{"DEL net-b/net2", "DEL net-a/net1", "DEL cluster/eth0"}; !reflect.DeepEqual(f.sequence()[3:], want) {
 		t.Fatalf("rollback calls = %v\nwant %v: every delegate, past the failure", f.sequence()[3:], want)
