@@ -130,6 +130,9 @@ func fixedWidth(a netip.Addr) string {
 // key an allocation's transaction guards.
 func parseFixedWidth(s string) (netip.Addr, error) {
 	a, err := parseOctets(s)
+	if err == nil && a.Zone() != "" {
+		err = fmt.Errorf("parse address key %q: an address with a zone is never allocated", s)
+	}
 	if err == nil && fixedWidth(a) != s {
 		err = fmt.Errorf("parse address key %q: not the fixed-width form %q of %s", s, fixedWidth(a), a)
 	}
