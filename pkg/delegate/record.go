@@ -66,8 +66,13 @@ func (s RecordStore) Write(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("encode attachment record of %s: %w", r.Pod(), err)
 	}
+	// An existing dir keeps its mode under MkdirAll; the records name
+	// every pod's netns and delegates, so the dir is made private.
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("create attachment cache %s: %w", s.Dir, err)
+	}
+	if err := os.Chmod(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("make attachment cache %s private: %w", s.Dir, err)
 	}
 	if err := atomicfile.Write(s.path(r.ContainerID), bytes.NewReader(data), 0o600, "."); err != nil {
 		return fmt.Errorf("write attachment record of %s: %w", r.Pod(), err)
