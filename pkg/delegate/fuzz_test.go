@@ -1,6 +1,7 @@
 package delegate
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -132,8 +133,10 @@ func FuzzRecordDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("an encoded record %s does not decode again: %v", stored, err)
 		}
-		if !reflect.DeepEqual(jsonCopy(t, again), jsonCopy(t, r)) {
-			t.Fatalf("record changed on an encode and decode:\n%+v\n%+v", r, again)
+		// Compared as the store writes them: a confList is kept as raw
+		// JSON, which may hold numbers no float64 holds (1e700).
+		if restored, err := encodeRecord(again); err != nil || !bytes.Equal(restored, stored) {
+			t.Fatalf("record changed on a decode and encode:\n%s\n%s (%v)", stored, restored, err)
 		}
 	})
 }
