@@ -101,7 +101,7 @@ type statusQueue struct {
 }
 
 func newStatusQueue(client *http.Client, upstream *url.URL, node, dir string, events *eventQueue, log *slog.Logger) (*statusQueue, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := privateDir(dir); err != nil {
 		return nil, fmt.Errorf("node API status journal: %w", err)
 	}
 	q := &statusQueue{client: client, upstream: upstream, node: node, dir: dir, log: log, events: events,
