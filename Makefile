@@ -9,10 +9,17 @@ export CGO_ENABLED ?= 0
 # report a spurious "context deadline exceeded" failure when a duration
 # runs out while a worker is mid-input (go.dev/issue/75804, fixed in 1.27).
 FUZZTIME ?= 40000x
+# `make fuzz-long` (and so `make soak`) runs every target for this long each:
+# a duration, since a soak has a time budget and a count takes seconds or
+# many minutes on a shared machine; hack/fuzz-long.sh tells the coordinator's
+# spurious deadline failure apart from a finding. FUZZ_KEEP=1 copies the
+# corpus found into testdata/fuzz/ to be committed.
+FUZZ_BUDGET ?= 60s
+FUZZ_KEEP ?= 0
 # Benchmarks are slow by design (hundreds of real pods); one run each.
 BENCHTIME ?= 1x
 
-.PHONY: all build tools test unit fuzz bench demo image fmt vet lint clean help conformance e2e-node node-up node-down soak
+.PHONY: all build tools test unit fuzz fuzz-long bench demo image fmt vet lint clean help conformance e2e-node node-up node-down soak
 
 IMAGE ?= ghcr.io/meta-cni/meta-cni:0.1.0
 IMAGE_TAR ?= .cache/images/meta-cni.tar
@@ -24,6 +31,7 @@ help:
 	@echo "tools  - etcd, the Kubernetes binaries (kube-apiserver, kubelet, ...), helm, promcheck, Multus and Whereabouts for the tests, into .cache/tools/"
 	@echo "test   - vet, gofmt check, every test layer (root needed for the network ones), fuzz seeds + short fuzz"
 	@echo "conformance - meta-cni beside Multus v4.2.3 and v4.3.0 on every scenario (docs/multus-compat.md); part of test"
+	@echo "fuzz-long - every fuzz target for FUZZ_BUDGET (60s) each; FUZZ_KEEP=1 keeps the corpus in testdata/fuzz/"
 	@echo "bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "soak   - issue 10's scenarios at full scale (10 nodes, 1000 pods a round; hours), then docs/reliability.md's tables; test runs them scaled down"
 	@echo "demo   - a local control plane, a few pods with two networks each"
@@ -60,6 +68,10 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
+# Every Fuzz target for a wall-clock budget each; part of `make soak`.
+fuzz-long:
+	@GO=$(GO) FUZZ_BUDGET=$(FUZZ_BUDGET) FUZZ_KEEP=$(FUZZ_KEEP) ./hack/fuzz-long.sh
+
 test: vet build tools
 	$(GO) test -count=1 -timeout 40m ./...
 	cd hack/tools/promcheck && $(GO) test -count=1 ./...
@@ -81,6 +93,7 @@ SOAK_RESULTS ?= .cache/soak/full
 soak: build tools
 	SOAK=full SOAK_RESULTS=$(abspath $(SOAK_RESULTS)) $(GO) test -count=1 -v -timeout 6h ./internal/soak/
 	$(GO) run ./hack/soakreport $(SOAK_RESULTS)
+	$(MAKE) fuzz-long
 
 # The demo builds only what it runs (the plugins, etcd, kube-apiserver), with
 # progress; helm and bin/ are not needed for it.

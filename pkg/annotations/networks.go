@@ -128,11 +128,13 @@ func parseCommaEntry(annotation string, entry int, item, podNamespace string) (N
 	if item == "" {
 		return fail("", "", "is empty")
 	}
+	// The first '/' ends the namespace and the first '@' the name, so a
+	// second one is in the name ("../ns/net") or the interface.
 	if strings.Count(item, "/") > 1 {
-		return fail("", item, "has more than one '/'; the form is [namespace/]name[@interface]")
+		return fail("name", item, "has more than one '/'; the form is [namespace/]name[@interface]")
 	}
 	if strings.Count(item, "@") > 1 {
-		return fail("", item, "has more than one '@'; the form is [namespace/]name[@interface]")
+		return fail("interface", item, "has more than one '@'; the form is [namespace/]name[@interface]")
 	}
 	sel := NetworkSelection{Namespace: podNamespace}
 	rest, ifname, hasIf := strings.Cut(item, "@")

@@ -25,6 +25,16 @@ func writeAtomicFrom(path string, src io.Reader, mode os.FileMode) error {
 	return atomicfile.Write(path, src, mode, tempPrefix)
 }
 
+// privateDir makes dir, or takes over one a host already has, as 0700:
+// MkdirAll keeps an existing dir's mode, and in a world-writable one
+// anybody could swap the token or key for a file of their own.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
 // sameFile reports whether dst exists with exactly src's content, comparing
 // in chunks so two large binaries are never both held in memory.
 func sameFile(src, dst string) (bool, error) {

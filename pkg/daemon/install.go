@@ -175,7 +175,7 @@ func (d *Daemon) installBinary(src, dst string) (bool, error) {
 // by their host paths: the plugin runs on the host, not in this container.
 func (d *Daemon) installCredentials(server string, token, ca []byte) error {
 	dir := d.cfg.credDir()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := privateDir(dir); err != nil {
 		return fmt.Errorf("create credentials dir %s: %w", dir, err)
 	}
 	if err := removeStaleTemps(dir); err != nil {
@@ -218,7 +218,7 @@ func (d *Daemon) installEtcdSecret() error {
 		return nil
 	}
 	dst := filepath.Join(d.cfg.credDir(), etcdDirName)
-	if err := os.MkdirAll(dst, 0o700); err != nil {
+	if err := privateDir(dst); err != nil {
 		return fmt.Errorf("create etcd secret dir %s: %w", dst, err)
 	}
 	if err := removeStaleTemps(dst); err != nil {

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -17,14 +16,8 @@ const maxReport = 4 << 10
 // acceptReport turns a plugin run into the plugin series. The plugin has
 // exited by the time this answers, so the answer is for tests and curl.
 func (n *NodeAPI) acceptReport(w http.ResponseWriter, r *http.Request) {
-	var run report.Run
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReport))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&run); err != nil {
-		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("plugin-run report: %v", err))
-		return
-	}
-	if err := run.Validate(); err != nil {
+	run, err := report.Decode(http.MaxBytesReader(w, r.Body, maxReport))
+	if err != nil {
 		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("plugin-run report: %v", err))
 		return
 	}

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/meta-cni/meta-cni/internal/atomicfile"
@@ -48,6 +49,14 @@ func (p *pendingStatus) key() string { return p.Namespace + "/" + p.Name }
 // revalidate holds a journal entry to the rules of accept, which an older
 // daemon may not have applied, and rebuilds its patch.
 func (p *pendingStatus) revalidate() error {
+	// accept takes only names that passed the route's checks; an entry
+	// naming anything else would put its own path into the upstream URL.
+	if errs := validation.IsDNS1123Label(p.Namespace); len(errs) > 0 {
+		return fmt.Errorf("namespace %q: %s", p.Namespace, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(p.Name); len(errs) > 0 {
+		return fmt.Errorf("pod name %q: %s", p.Name, strings.Join(errs, "; "))
+	}
 	sp, err := parseStatusPatch("application/merge-patch+json", p.Patch)
 	if err != nil {
 		return err
@@ -92,7 +101,7 @@ type statusQueue struct {
 }
 
 func newStatusQueue(client *http.Client, upstream *url.URL, node, dir string, events *eventQueue, log *slog.Logger) (*statusQueue, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := privateDir(dir); err != nil {
 		return nil, fmt.Errorf("node API status journal: %w", err)
 	}
 	q := &statusQueue{client: client, upstream: upstream, node: node, dir: dir, log: log, events: events,
@@ -134,7 +143,10 @@ func (q *statusQueue) replay() {
 		if err == nil {
 			err = p.revalidate()
 		}
-		if err != nil || p.Namespace == "" || p.Name == "" {
+		if err == nil && p.journalName() != e.Name() {
+			err = fmt.Errorf("entry is for pod %s, whose journal file is %s", p.key(), p.journalName())
+		}
+		if err != nil {
 			q.log.Error("node API: unreadable status journal entry removed", "path", path, "err", err)
 			_ = os.Remove(path)
 			continue

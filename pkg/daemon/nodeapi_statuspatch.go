@@ -58,8 +58,9 @@ func parseStatusPatch(contentType string, body []byte) (statusPatch, error) {
 	if err := onlyKeys(ann, "metadata.annotations.", networkStatusKey); err != nil {
 		return sp, err
 	}
+	// "null" unmarshals into a nil list without error, and is no list.
 	var list []map[string]any
-	if err := json.Unmarshal(ann[networkStatusKey], &sp.Value); err != nil || json.Unmarshal([]byte(sp.Value), &list) != nil {
+	if err := json.Unmarshal(ann[networkStatusKey], &sp.Value); err != nil || json.Unmarshal([]byte(sp.Value), &list) != nil || list == nil {
 		return sp, fmt.Errorf("metadata.annotations.%s must be a string holding a JSON list of network statuses", networkStatusKey)
 	}
 	return sp, nil

@@ -62,12 +62,17 @@ func (s RecordStore) Write(r *Record) error {
 	if err := ValidContainerID(r.ContainerID); err != nil {
 		return err
 	}
-	data, err := json.Marshal(r)
+	data, err := encodeRecord(r)
 	if err != nil {
 		return fmt.Errorf("encode attachment record of %s: %w", r.Pod(), err)
 	}
+	// An existing dir keeps its mode under MkdirAll; the records name
+	// every pod's netns and delegates, so the dir is made private.
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("create attachment cache %s: %w", s.Dir, err)
+	}
+	if err := os.Chmod(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("make attachment cache %s private: %w", s.Dir, err)
 	}
 	if err := atomicfile.Write(s.path(r.ContainerID), bytes.NewReader(data), 0o600, "."); err != nil {
 		return fmt.Errorf("write attachment record of %s: %w", r.Pod(), err)
@@ -85,9 +90,21 @@ func (s RecordStore) Read(containerID string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read attachment record of container %s: %w", containerID, err)
 	}
+	r, err := decodeRecord(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode attachment record %s: %w", s.path(containerID), err)
+	}
+	return r, nil
+}
+
+// encodeRecord and decodeRecord are the record file's format, kept apart
+// from the file handling so that the fuzz target can reach them.
+func encodeRecord(r *Record) ([]byte, error) { return json.Marshal(r) }
+
+func decodeRecord(data []byte) (*Record, error) {
 	r := &Record{}
 	if err := json.Unmarshal(data, r); err != nil {
-		return nil, fmt.Errorf("decode attachment record %s: %w", s.path(containerID), err)
+		return nil, err
 	}
 	return r, nil
 }

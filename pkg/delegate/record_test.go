@@ -109,6 +109,28 @@ func TestRecordStoreWriteLeavesOnlyAPrivateRecordFile(t *testing.T) {
 	}
 }
 
+// MkdirAll keeps the mode of a dir that is already there; a world-writable
+// one would let anyone replace the records DEL replays.
+func TestRecordStoreWriteMakesAnExistingWorldWritableDirPrivate(t *testing.T) {
+	s := RecordStore{Dir: filepath.Join(t.TempDir(), "attachments")}
+	if err := os.Mkdir(s.Dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(s.Dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(sampleRecord("c1")); err != nil {
+		t.Fatal(err)
+	}
+	di, err := os.Stat(s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := di.Mode().Perm(); mode != 0o700 {
+		t.Fatalf("store directory mode = %o, want 700", mode)
+	}
+}
+
 func TestRecordStoreReadOfMissingRecordWrapsErrNotExist(t *testing.T) {
 	s := RecordStore{Dir: t.TempDir()}
 	_, err := s.Read("never-added")

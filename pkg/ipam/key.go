@@ -65,7 +65,9 @@ func (s Scope) AddrFromKey(key string) (netip.Addr, error) {
 		}
 		a, err := parseFixedWidth(tail)
 		if err == nil && a.Is4() != is4 {
-			err = fmt.Errorf("key %q holds %s under the other family", key, a)
+			// No address with the error: List's callers read a key's
+			// address without checking it.
+			return netip.Addr{}, fmt.Errorf("key %q holds %s under the other family", key, a)
 		}
 		return a, err
 	}
@@ -123,7 +125,24 @@ func fixedWidth(a netip.Addr) string {
 }
 
 // parseFixedWidth reads an address back from the tail of an address key.
+// Only the form fixedWidth writes is an address key: another spelling of
+// the address ("10.0.0.1", "::1") sorts outside key order and is not the
+// key an allocation's transaction guards.
 func parseFixedWidth(s string) (netip.Addr, error) {
+	a, err := parseOctets(s)
+	if err == nil && a.Zone() != "" {
+		err = fmt.Errorf("parse address key %q: an address with a zone is never allocated", s)
+	}
+	if err == nil && fixedWidth(a) != s {
+		err = fmt.Errorf("parse address key %q: not the fixed-width form %q of %s", s, fixedWidth(a), a)
+	}
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return a, nil
+}
+
+func parseOctets(s string) (netip.Addr, error) {
 	if strings.Contains(s, ":") {
 		return netip.ParseAddr(s)
 	}

@@ -115,3 +115,17 @@ func TestCoveringSubnetsDropsContainedAndRepeatedOnes(t *testing.T) {
 		t.Fatalf("coveringSubnets = %v", got)
 	}
 }
+
+// Another spelling of an address is not its key: it sorts outside key
+// order, and the transactions guard only the fixed-width key. An address
+// under the other family's prefix reads as no address at all, since List's
+// callers read a key's address without its error (found by FuzzAddrFromKey).
+func TestAddrFromKeyReadsOnlyTheFixedWidthForm(t *testing.T) {
+	s := NewScope(DefaultPrefix, "")
+	for _, tail := range []string{"ipv4/10.0.0.1", "ipv4/010.000.000.0001", "ipv6/::1", "ipv6/010.000.000.001",
+		"ipv6/fe80:0000:0000:0000:0000:0000:0000:0001%eth0", "ipv4/0000:0000:0000:0000:0000:ffff:0a00:0001"} {
+		if a, err := s.AddrFromKey(s.Key + "/" + tail); err == nil || a.IsValid() {
+			t.Errorf("AddrFromKey(%q) = %s, %v; want no address and an error", tail, a, err)
+		}
+	}
+}

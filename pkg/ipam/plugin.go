@@ -199,6 +199,12 @@ func parsePrevResult(cfg *Config) (*current.Result, error) {
 	if err != nil {
 		return nil, fieldErr("prevResult", "%v", err)
 	}
+	// A JSON null entry decodes as a nil pointer: a config error, not a panic.
+	for n, ipc := range r.IPs {
+		if ipc == nil {
+			return nil, fieldErr("prevResult", "ips[%d] is null", n)
+		}
+	}
 	return r, nil
 }
 

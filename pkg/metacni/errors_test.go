@@ -174,6 +174,10 @@ func TestParseCNIArgsRejectsMalformedArgs(t *testing.T) {
 		{"A=1;junk;B=2", `CNI_ARGS entry "junk" is not KEY=VALUE`},
 		{"K8S_POD_NAME=p", "CNI_ARGS has K8S_POD_NAME but no K8S_POD_NAMESPACE"},
 		{"K8S_POD_NAMESPACE=;K8S_POD_NAME=p", "CNI_ARGS has K8S_POD_NAME but no K8S_POD_NAMESPACE"},
+		// The pod's names go into API paths (found by FuzzParseCNIArgs).
+		{"K8S_POD_NAMESPACE=../kube-system;K8S_POD_NAME=p", `CNI_ARGS K8S_POD_NAMESPACE "../kube-system": ` + dns1123Label},
+		{"K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p?fieldSelector=x", `CNI_ARGS K8S_POD_NAME "p?fieldSelector=x": ` + dns1123Subdomain},
+		{"K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p/status", `CNI_ARGS K8S_POD_NAME "p/status": ` + dns1123Subdomain},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			_, _, err := parseCNIArgs(tc.in)
@@ -187,6 +191,12 @@ func TestParseCNIArgsRejectsMalformedArgs(t *testing.T) {
 		})
 	}
 }
+
+// Kubernetes' own messages for an invalid namespace and name.
+const (
+	dns1123Label     = `a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`
+	dns1123Subdomain = `a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`
+)
 
 func TestPodRefString(t *testing.T) {
 	if got := (podRef{Namespace: "ns", Name: "p"}).String(); got != "pod ns/p" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meta-cni/meta-cni/pkg/config"
 	"github.com/meta-cni/meta-cni/pkg/delegate"
@@ -138,7 +139,7 @@ func parseCNIArgs(s string) ([][2]string, podRef, error) {
 		}
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return nil, pod, &argsError{fmt.Sprintf("CNI_ARGS entry %q is not KEY=VALUE", kv)}
+			return nil, podRef{}, &argsError{fmt.Sprintf("CNI_ARGS entry %q is not KEY=VALUE", kv)}
 		}
 		pairs = append(pairs, [2]string{k, v})
 		switch k {
@@ -151,7 +152,17 @@ func parseCNIArgs(s string) ([][2]string, podRef, error) {
 		}
 	}
 	if pod.Name != "" && pod.Namespace == "" {
-		return nil, pod, &argsError{"CNI_ARGS has K8S_POD_NAME but no K8S_POD_NAMESPACE"}
+		return nil, podRef{}, &argsError{"CNI_ARGS has K8S_POD_NAME but no K8S_POD_NAMESPACE"}
+	}
+	// Both go into API paths, where "/", ".." or "?" would name another
+	// object or add a query; the API server allows neither in them.
+	if pod.Name != "" {
+		if errs := validation.IsDNS1123Label(pod.Namespace); len(errs) > 0 {
+			return nil, podRef{}, &argsError{fmt.Sprintf("CNI_ARGS K8S_POD_NAMESPACE %q: %s", pod.Namespace, strings.Join(errs, "; "))}
+		}
+		if errs := validation.IsDNS1123Subdomain(pod.Name); len(errs) > 0 {
+			return nil, podRef{}, &argsError{fmt.Sprintf("CNI_ARGS K8S_POD_NAME %q: %s", pod.Name, strings.Join(errs, "; "))}
+		}
 	}
 	return pairs, pod, nil
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -54,6 +55,22 @@ func (r Run) Validate() error {
 		return fmt.Errorf("code %d: CNI error codes are below 1000", r.Code)
 	}
 	return nil
+}
+
+// Decode reads one Run as the daemon takes it from the socket: no field
+// the plugin does not send, and only values Validate accepts, since each
+// becomes a metric label or observation.
+func Decode(r io.Reader) (Run, error) {
+	var run Run
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&run); err != nil {
+		return Run{}, err
+	}
+	if err := run.Validate(); err != nil {
+		return Run{}, err
+	}
+	return run, nil
 }
 
 // Send writes run to the daemon's unix socket at path within budget and

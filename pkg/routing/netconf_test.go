@@ -136,3 +136,23 @@ func FuzzHostRouteNetConf(f *testing.F) {
 		}
 	})
 }
+
+// JSON nulls in a prevResult's lists decode as nil pointers, which
+// host-route dereferenced (a panic found by FuzzPrevResult); they are a
+// config error naming prevResult.
+func TestPrevResultWithNullEntriesIsAConfigError(t *testing.T) {
+	for _, prev := range []string{
+		`{"cniVersion":"1.0.0","ips":[null]}`,
+		`{"cniVersion":"1.0.0","interfaces":[null],"ips":[{"address":"10.0.0.2/24","interface":0}]}`,
+	} {
+		c, err := ParseConfig([]byte(`{"cniVersion":"1.0.0","name":"n","type":"host-route","prevResult":` + prev + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = prevResult(c, "net1")
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != "prevResult" || !strings.Contains(err.Error(), "is null") {
+			t.Errorf("%s: %v, want a prevResult ConfigError", prev, err)
+		}
+	}
+}

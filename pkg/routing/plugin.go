@@ -211,8 +211,18 @@ func prevResult(c *Config, ifName string) (*current.Result, []net.IP, error) {
 	if err != nil {
 		return nil, nil, configErr("prevResult", "convert: %v", err)
 	}
+	// JSON null entries decode as nil pointers; a broken result is the
+	// chain's config error, never a panic.
+	for n, intf := range res.Interfaces {
+		if intf == nil {
+			return nil, nil, configErr("prevResult", "interfaces[%d] is null", n)
+		}
+	}
 	var ips []net.IP
-	for _, ipc := range res.IPs {
+	for n, ipc := range res.IPs {
+		if ipc == nil {
+			return nil, nil, configErr("prevResult", "ips[%d] is null", n)
+		}
 		if i := ipc.Interface; i != nil && *i >= 0 && *i < len(res.Interfaces) && res.Interfaces[*i].Name != ifName {
 			continue
 		}
