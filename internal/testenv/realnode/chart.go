@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/meta-cni/meta-cni/internal/image"
@@ -55,8 +54,8 @@ func (c *Cluster) InstallChart(extra ...string) error {
 	progressf("helm install %s (image %s)", ChartRelease, NodeImage)
 	args := []string{"install", ChartRelease, filepath.Join(testenv.RepoRoot(), "charts", "meta-cni"),
 		"--kubeconfig", c.Kubeconfig, "--namespace", ChartNamespace,
-		"--set", "image.repository=" + nodeImageRepo, "--set", "image.tag=" + nodeImageTag, "--set", "image.pullPolicy=Never",
-		"--set", "etcd.endpoints={" + strings.Join(c.IPAMEtcd.Endpoints(), ",") + "}"}
+		"--set", "image.repository=" + nodeImageRepo, "--set", "image.tag=" + nodeImageTag, "--set", "image.pullPolicy=Never"}
+	args = append(args, c.chartValues()...)
 	for _, s := range extra {
 		args = append(args, "--set", s)
 	}
