@@ -105,3 +105,12 @@ func (c *Cluster) chartValues() []string {
 		"--set-file", "etcd.tls.cert=" + c.examples.clientCert,
 		"--set-file", "etcd.tls.key=" + c.examples.clientKey}
 }
+
+// IPAMEtcdFiles are the CA and the client pair of IPAMEtcd, as the chart's
+// Secret holds them; empty without Options.Examples.
+func (c *Cluster) IPAMEtcdFiles() (ca, cert, key string) {
+	if c.examples == nil {
+		return "", "", ""
+	}
+	return c.examples.ca.CertFile, c.examples.clientCert, c.examples.clientKey
+}
