@@ -24,9 +24,15 @@ const (
 	UnderlayEtcdPort = "2379"
 	underlayBridge   = "underlay0"
 	underlayNodeIP   = "10.10.20.%d"
+	// UnderlaySubnet6 is the underlay's IPv6 half (examples/nad-dual-stack.yaml):
+	// a dual-stack node has an address of each family on it, and
+	// host-route routes a pod's IPv6 Service CIDR through the IPv6 one.
+	UnderlaySubnet6 = "fd00:10:20::/64"
+	underlayNodeIP6 = "fd00:10:20::%x"
 )
 
-func underlayIP(i int) string { return fmt.Sprintf(underlayNodeIP, 10+i) }
+func underlayIP(i int) string  { return fmt.Sprintf(underlayNodeIP, 10+i) }
+func underlayIP6(i int) string { return fmt.Sprintf(underlayNodeIP6, 10+i) }
 
 // underlayPort is node's port on underlay0 in the fabric netns.
 func underlayPort(node string) string { return node + "-ul" }
@@ -47,13 +53,15 @@ func addUnderlayBridge(fabric string) error {
 }
 
 // underlayNICCmds plug node i's UnderlayMaster into underlay0 with the
-// node's underlay address. No route goes by it but its subnet's.
+// node's underlay addresses (IPv6 without DAD: the node owns it, and
+// host-route needs it at once). No route goes by it but its subnets'.
 func underlayNICCmds(fabric, netns, node string, i int) [][]string {
 	port := underlayPort(node)
 	return [][]string{
 		{"ip", "-n", fabric, "link", "add", port, "type", "veth", "peer", "name", UnderlayMaster, "netns", netns},
 		{"ip", "-n", fabric, "link", "set", port, "master", underlayBridge, "up"},
 		{"ip", "-n", netns, "addr", "add", underlayIP(i) + "/24", "dev", UnderlayMaster},
+		{"ip", "-n", netns, "-6", "addr", "add", underlayIP6(i) + "/64", "dev", UnderlayMaster, "nodad"},
 		{"ip", "-n", netns, "link", "set", UnderlayMaster, "up"},
 	}
 }
