@@ -46,7 +46,9 @@ func NodeImages() (tarballs []string, workloadRef string, err error) {
 // testenv: the node image NodeImage (imported on every node, so pullPolicy
 // Never), the chart's default cniVersion (1.0.0, which containerd 1.6
 // reads) and CNI dirs (each node's own, see defaultCNIDirs), in-cluster API access through the "kubernetes"
-// Service's ClusterIP, and etcd.endpoints the cluster's IPAM etcd. extra
+// Service's ClusterIP, and etcd.endpoints the cluster's IPAM etcd (with
+// Options.Examples: examples/values-underlay.yaml and its etcd Secret's
+// files instead, see chartValues). extra
 // are more --set values. It returns once the DaemonSet is ready on every
 // node and each node's conf dir holds ChartConfName.
 func (c *Cluster) InstallChart(extra ...string) error {
