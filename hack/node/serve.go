@@ -38,7 +38,8 @@ func serve(dir string) error {
 	if err != nil {
 		return err
 	}
-	c, err := realnode.Start(realnode.Options{Dir: filepath.Join(dir, "cluster"), Nodes: nodeCount(), Images: images})
+	// A home for examples/: `kubectl apply -f examples/...` works unchanged.
+	c, err := realnode.Start(realnode.Options{Dir: filepath.Join(dir, "cluster"), Nodes: nodeCount(), Images: images, Examples: true})
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,8 @@ func envFile(c *realnode.Cluster, workload, kubectl string) string {
 		nodes = append(nodes, n.Name)
 		cri = append(cri, "unix://"+n.CRISocket)
 	}
-	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\nMACVLAN_MASTER=%s\nMACVLAN_SUBNET=%s\nTEST_IMAGE=%s\nETCD_ENDPOINTS=%s\nKUBECTL=%s\n",
-		c.Kubeconfig, strings.Join(nodes, " "), strings.Join(cri, " "), realnode.MacvlanMaster, realnode.MacvlanSubnet,
-		workload, strings.Join(c.IPAMEtcd.Endpoints(), ","), kubectl)
+	ca, cert, key := c.IPAMEtcdFiles()
+	return fmt.Sprintf("KUBECONFIG=%s\nNODES=%q\nCRI_ENDPOINTS=%q\nMACVLAN_MASTER=%s\nMACVLAN_SUBNET=%s\nTEST_IMAGE=%s\nETCD_ENDPOINTS=%s\nETCD_CACERT=%s\nETCD_CERT=%s\nETCD_KEY=%s\nKUBECTL=%s\n",
+		c.Kubeconfig, strings.Join(nodes, " "), strings.Join(cri, " "), realnode.UnderlayMaster, realnode.UnderlaySubnet,
+		workload, strings.Join(c.IPAMEtcd.Endpoints(), ","), ca, cert, key, kubectl)
 }

@@ -52,7 +52,13 @@ func heldAddrs(hs []ipam.Holding) map[string]string {
 // what its netns holds on that interface: addresses and MAC.
 func seedNetworks(t *testing.T, c *realnode.Cluster, p corev1.Pod) (st networkStatus, inside []string, mac string, err error) {
 	t.Helper()
-	if st, err = seedStatus(t, c, p); err != nil {
+	return networksOf(t, c, p, "default/"+seedNAD, "")
+}
+
+// networksOf is seedNetworks for any network (and interface, if not empty).
+func networksOf(t *testing.T, c *realnode.Cluster, p corev1.Pod, network, iface string) (st networkStatus, inside []string, mac string, err error) {
+	t.Helper()
+	if st, err = statusOf(t, c, p, network, iface); err != nil {
 		return st, nil, "", err
 	}
 	netns, err := nodeNamed(t, c, p.Spec.NodeName).PodNetNS(p.Status.PodIP)

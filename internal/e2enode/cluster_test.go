@@ -24,10 +24,19 @@ import (
 // the workload image's ref too.
 func startCluster(t *testing.T) (*realnode.Cluster, string) {
 	t.Helper()
+	return startClusterWith(t, realnode.Options{})
+}
+
+// startClusterWith is startCluster with opts (its Dir and Images are
+// filled in; Nodes too, when zero).
+func startClusterWith(t *testing.T, opts realnode.Options) (*realnode.Cluster, string) {
+	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTools(t, "containerd", "runc", "ctr", "nsenter", "unshare")
 	nodes := 2
-	if v := os.Getenv("REALNODE_NODES"); v != "" {
+	if opts.Nodes > 0 {
+		nodes = opts.Nodes
+	} else if v := os.Getenv("REALNODE_NODES"); v != "" {
 		var err error
 		if nodes, err = strconv.Atoi(v); err != nil {
 			t.Fatalf("REALNODE_NODES=%q: %v", v, err)
@@ -38,7 +47,8 @@ func startCluster(t *testing.T) (*realnode.Cluster, string) {
 		t.Fatalf("build images: %v", err)
 	}
 	start := time.Now()
-	c, err := realnode.Start(realnode.Options{Dir: t.TempDir(), Nodes: nodes, Images: images})
+	opts.Dir, opts.Nodes, opts.Images = t.TempDir(), nodes, images
+	c, err := realnode.Start(opts)
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}

@@ -179,6 +179,12 @@ func checkSeedPods(t *testing.T, c *realnode.Cluster, pods []corev1.Pod) []strin
 // seedStatus waits for the pod's network-status to name the seed network:
 // the node API patches it right after ADD, so it may trail Running.
 func seedStatus(t *testing.T, c *realnode.Cluster, p corev1.Pod) (networkStatus, error) {
+	return statusOf(t, c, p, "default/"+seedNAD, "")
+}
+
+// statusOf waits for the pod's network-status entry of network with
+// addresses (on iface, unless empty).
+func statusOf(t *testing.T, c *realnode.Cluster, p corev1.Pod, network, iface string) (networkStatus, error) {
 	deadline := time.Now().Add(20 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
@@ -192,14 +198,14 @@ func seedStatus(t *testing.T, c *realnode.Cluster, p corev1.Pod) (networkStatus,
 			for _, st := range sts {
 				// host-route adds an entry of the same network for its
 				// veth0, without addresses: the macvlan's is the one.
-				if st.Name == "default/"+seedNAD && len(st.IPs) > 0 {
+				if st.Name == network && len(st.IPs) > 0 && (iface == "" || st.Interface == iface) {
 					return st, nil
 				}
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return networkStatus{}, fmt.Errorf("network-status has no entry for default/%s: %q", seedNAD, last)
+	return networkStatus{}, fmt.Errorf("network-status has no entry for %s: %q", network, last)
 }
 
 // scaleTo scales the Deployment to n at once and returns its pods once n
@@ -224,7 +230,7 @@ func scale(t *testing.T, c *realnode.Cluster, name string, n int32) {
 // read; done closes both.
 func ipamEtcd(t *testing.T, c *realnode.Cluster) (*clientv3.Client, context.Context, func()) {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.IPAMEtcd.Endpoints(), DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.IPAMEtcd.Endpoints(), TLS: c.IPAMTLS, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,10 @@ type File struct {
 // Spec says what an image holds and how it starts. Every image is built
 // from scratch: the programs in it are static Go binaries.
 type Spec struct {
-	Ref        string // e.g. "ghcr.io/meta-cni/meta-cni:0.1.0"
+	Ref string // e.g. "ghcr.io/meta-cni/meta-cni:0.1.0"
+	// Aliases are more refs of the same image in the tarball, so one
+	// import answers to each (a node's own pause and the upstream one).
+	Aliases    []string
 	Files      []File
 	Dirs       []string // extra empty directories, e.g. "/tmp"
 	Entrypoint []string
@@ -90,16 +93,20 @@ func WriteTarball(spec Spec, out string) error {
 	if err != nil {
 		return err
 	}
-	return writeImage(img, spec.Ref, out)
+	return writeImage(img, spec.Ref, out, spec.Aliases...)
 }
 
 // writeImage writes img tagged ref to out through a temp file of its own
 // and a rename, so two processes writing the same image never interleave
 // and a reader never sees half a tarball.
-func writeImage(img v1.Image, ref, out string) error {
-	tag, err := name.NewTag(ref)
-	if err != nil {
-		return fmt.Errorf("image reference %q: %w", ref, err)
+func writeImage(img v1.Image, ref, out string, aliases ...string) error {
+	refs := map[name.Reference]v1.Image{}
+	for _, r := range append([]string{ref}, aliases...) {
+		tag, err := name.NewTag(r)
+		if err != nil {
+			return fmt.Errorf("image reference %q: %w", r, err)
+		}
+		refs[tag] = img
 	}
 	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
 	if err != nil {
@@ -108,7 +115,7 @@ func writeImage(img v1.Image, ref, out string) error {
 	tmp := f.Name()
 	f.Close()
 	_ = os.Chmod(tmp, 0o644) // CreateTemp's 0600 would hide it from a non-root ctr or skopeo
-	if err := tarball.WriteToFile(tmp, tag, img); err != nil {
+	if err := tarball.MultiRefWriteToFile(tmp, refs); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write image %s to %s: %w", ref, out, err)
 	}

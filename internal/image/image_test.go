@@ -70,3 +70,35 @@ func TestWriteTarballReadsBack(t *testing.T) {
 		t.Fatalf("same inputs, digests %s and %s", d1, d2)
 	}
 }
+
+// An image with aliases is one image under every ref: each reads back
+// from the same tarball with the same digest.
+func TestWriteTarballAliasesReadBackAsTheSameImage(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "pause")
+	if err := os.WriteFile(bin, []byte("#!binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Ref: "localhost/app/pause:1", Aliases: []string{"registry.k8s.io/pause:3.10"},
+		Files: []File{{Src: bin, Path: "/pause", Mode: 0o755}}, Entrypoint: []string{"/pause"}}
+	out := filepath.Join(dir, "pause.tar")
+	if err := WriteTarball(spec, out); err != nil {
+		t.Fatal(err)
+	}
+	var digests []string
+	for _, ref := range append([]string{spec.Ref}, spec.Aliases...) {
+		tag, _ := name.NewTag(ref)
+		img, err := tarball.ImageFromPath(out, &tag)
+		if err != nil {
+			t.Fatalf("%s is not in the tarball: %v", ref, err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d.String())
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("the refs name different images: %v", digests)
+	}
+}

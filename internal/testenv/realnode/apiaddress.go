@@ -76,5 +76,8 @@ func (c *Cluster) stopFabricEnds() {
 	if c.apiRelay != nil {
 		c.apiRelay.Close()
 	}
+	if c.underlayEtcd != nil {
+		c.underlayEtcd.Close()
+	}
 	c.egress.Close()
 }

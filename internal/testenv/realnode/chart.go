@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/meta-cni/meta-cni/internal/image"
@@ -47,7 +46,9 @@ func NodeImages() (tarballs []string, workloadRef string, err error) {
 // testenv: the node image NodeImage (imported on every node, so pullPolicy
 // Never), the chart's default cniVersion (1.0.0, which containerd 1.6
 // reads) and CNI dirs (each node's own, see defaultCNIDirs), in-cluster API access through the "kubernetes"
-// Service's ClusterIP, and etcd.endpoints the cluster's IPAM etcd. extra
+// Service's ClusterIP, and etcd.endpoints the cluster's IPAM etcd (with
+// Options.Examples: examples/values-underlay.yaml and its etcd Secret's
+// files instead, see chartValues). extra
 // are more --set values. It returns once the DaemonSet is ready on every
 // node and each node's conf dir holds ChartConfName.
 func (c *Cluster) InstallChart(extra ...string) error {
@@ -55,8 +56,8 @@ func (c *Cluster) InstallChart(extra ...string) error {
 	progressf("helm install %s (image %s)", ChartRelease, NodeImage)
 	args := []string{"install", ChartRelease, filepath.Join(testenv.RepoRoot(), "charts", "meta-cni"),
 		"--kubeconfig", c.Kubeconfig, "--namespace", ChartNamespace,
-		"--set", "image.repository=" + nodeImageRepo, "--set", "image.tag=" + nodeImageTag, "--set", "image.pullPolicy=Never",
-		"--set", "etcd.endpoints={" + strings.Join(c.IPAMEtcd.Endpoints(), ",") + "}"}
+		"--set", "image.repository=" + nodeImageRepo, "--set", "image.tag=" + nodeImageTag, "--set", "image.pullPolicy=Never"}
+	args = append(args, c.chartValues()...)
 	for _, s := range extra {
 		args = append(args, "--set", s)
 	}

@@ -10,6 +10,7 @@ package realnode
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,6 +29,10 @@ import (
 // PauseImage is the sandbox image every node imports (images/pause).
 const PauseImage = "localhost/meta-cni/pause:1"
 
+// UpstreamPauseImage is the same image under the ref pods in examples/
+// name, so they run with the default pull policy and no pull.
+const UpstreamPauseImage = "registry.k8s.io/pause:3.10"
+
 // Options says what to bring up.
 type Options struct {
 	Dir   string // everything of the cluster lives under it
@@ -36,6 +41,10 @@ type Options struct {
 	// pause image (image.Node, image.Workload), for pods with
 	// imagePullPolicy Never.
 	Images []string
+	// Examples makes the cluster a home for examples/ (examples.go): the
+	// IPAM etcd over mTLS, the cluster network named cbr0, and
+	// InstallChart with examples/values-underlay.yaml.
+	Examples bool
 }
 
 // Cluster is a control plane and its nodes.
@@ -51,10 +60,15 @@ type Cluster struct {
 	// loopback endpoint is relayed into every node netns at the same
 	// address, so one endpoint list serves the host and the nodes.
 	IPAMEtcd *testenv.EtcdCluster
+	// IPAMTLS is a client's TLS for IPAMEtcd: nil unless Options.Examples.
+	IPAMTLS  *tls.Config
+	Examples bool
+	examples *examplesPKI
 
-	controllers []*proc
-	egress      *egressProxy     // the API server's way to the kubelets
-	apiRelay    *testenv.Forward // ControlPlaneIP on the fabric to the API server
+	controllers  []*proc
+	egress       *egressProxy     // the API server's way to the kubelets
+	apiRelay     *testenv.Forward // ControlPlaneIP on the fabric to the API server
+	underlayEtcd *testenv.Forward // UnderlayEtcdIP on the underlay to IPAMEtcd
 }
 
 // Start brings the cluster up and waits until every node is Ready. On
@@ -64,7 +78,7 @@ func Start(opts Options) (c *Cluster, err error) {
 		opts.Nodes = 1
 	}
 	begin := time.Now()
-	c = &Cluster{Name: clusterPrefix + randomHex(3), Dir: opts.Dir}
+	c = &Cluster{Name: clusterPrefix + randomHex(3), Dir: opts.Dir, Examples: opts.Examples}
 	c.FabricNS = c.Name + "-fabric"
 	defer func() {
 		if err != nil {
@@ -83,8 +97,8 @@ func Start(opts Options) (c *Cluster, err error) {
 		return c, err
 	}
 	progressf("etcd for etcd-ipam")
-	if c.IPAMEtcd, err = testenv.StartEtcdCluster(filepath.Join(c.Dir, "ipam-etcd"), 1, nil); err != nil {
-		return c, fmt.Errorf("start etcd-ipam's etcd: %w", err)
+	if err = c.startIPAMEtcd(); err != nil {
+		return c, err
 	}
 	pauseTar, err := buildPause(filepath.Join(c.Dir, "pause.tar"))
 	if err != nil {
@@ -95,6 +109,9 @@ func Start(opts Options) (c *Cluster, err error) {
 		return c, err
 	}
 	if err = c.joinFabric(opts.Nodes); err != nil {
+		return c, err
+	}
+	if err = c.relayUnderlayEtcd(); err != nil {
 		return c, err
 	}
 	for i := 0; i < opts.Nodes; i++ {
@@ -128,7 +145,7 @@ func (c *Cluster) newNode(i int) *Node {
 		Name: name, Dir: dir, NetNS: c.Name + "-" + name, IP: nodeIP(i), PodSubnet: podSubnet(i),
 		CRISocket: filepath.Join(dir, "containerd.sock"), CNIBinDir: filepath.Join(dir, "cni", "bin"),
 		CNIConfDir: filepath.Join(dir, "cni", "net.d"), IPAMDir: filepath.Join(dir, "cni", "ipam"),
-		CgroupRoot: c.Name + "-" + name,
+		CgroupRoot: c.Name + "-" + name, ClusterNetwork: c.clusterNetwork(),
 	}
 }
 
@@ -218,7 +235,7 @@ func buildPause(out string) (string, error) {
 	if err := image.GoBuild(filepath.Dir(out), "", "./images/pause"); err != nil {
 		return "", fmt.Errorf("build pause: %w", err)
 	}
-	spec := image.Spec{Ref: PauseImage, Files: []image.File{{Src: bin, Path: "/pause", Mode: 0o755}}, Entrypoint: []string{"/pause"}}
+	spec := image.Spec{Ref: PauseImage, Aliases: []string{UpstreamPauseImage}, Files: []image.File{{Src: bin, Path: "/pause", Mode: 0o755}}, Entrypoint: []string{"/pause"}}
 	if err := image.WriteTarball(spec, out); err != nil {
 		return "", err
 	}

@@ -104,7 +104,7 @@ nodeStatusUpdateFrequency: 5s
 func (n *Node) clusterConflist() ([]byte, error) {
 	return json.MarshalIndent(map[string]any{
 		"cniVersion": "1.0.0",
-		"name":       "cluster",
+		"name":       n.ClusterNetwork,
 		"plugins": []any{map[string]any{
 			"type":      "bridge",
 			"bridge":    "cni0",

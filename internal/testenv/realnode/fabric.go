@@ -38,7 +38,7 @@ func addFabric(netns string) error {
 			return fmt.Errorf("create fabric netns %s: %w", netns, err)
 		}
 	}
-	return nil
+	return addUnderlayBridge(netns)
 }
 
 // addNodeNet creates node i's netns, its eth0 plugged into the fabric with
@@ -57,6 +57,7 @@ func addNodeNet(fabric, netns, port string, i, nodes int) error {
 		// fabric forwards nothing, so nothing leaves by it.
 		{"ip", "-n", netns, "route", "add", "default", "via", ControlPlaneIP},
 	}
+	cmds = append(cmds, underlayNICCmds(fabric, netns, port, i)...)
 	for j := 0; j < nodes; j++ {
 		if j != i {
 			cmds = append(cmds, []string{"ip", "-n", netns, "route", "add", podSubnet(j), "via", nodeIP(j)})

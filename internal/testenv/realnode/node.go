@@ -26,7 +26,10 @@ type Node struct {
 	CNIConfDir string
 	IPAMDir    string // host-local's files of the cluster network
 	CgroupRoot string // the cgroup every pod of this node lives under
-	MntNS      string // the holder's mount namespace, "mnt:[inode]"
+	// ClusterNetwork names the cluster network's conflist (its "name", and
+	// its file 10-<name>.conflist in CNIConfDir).
+	ClusterNetwork string
+	MntNS          string // the holder's mount namespace, "mnt:[inode]"
 
 	holder, containerd, kubelet *proc
 	kubeProxy                   *proc
@@ -231,5 +234,5 @@ func (n *Node) installCNI() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(n.CNIConfDir, "10-cluster.conflist"), conf, 0o644)
+	return os.WriteFile(filepath.Join(n.CNIConfDir, "10-"+n.ClusterNetwork+".conflist"), conf, 0o644)
 }
