@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
@@ -24,6 +26,15 @@ func TestBadInputFailsWithCode7AndCreatesNothing(t *testing.T) {
 	}
 	noIPs := *res
 	noIPs.IPs = nil
+	// A host link with an IPv6 address only, for the IPv4 pod to find no
+	// host address of its family on.
+	err = n.NS.Do(func(ns.NetNS) error {
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "v6only"}, PeerName: "v6only-peer"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.AddAddr(t, n.NS, "v6only", "fd99::1/64")
 
 	for _, tc := range []struct {
 		name string
@@ -40,6 +51,8 @@ func TestBadInputFailsWithCode7AndCreatesNothing(t *testing.T) {
 		{"bad host IP", hostRouteConf("veth", map[string]any{"hostIPs": []string{"10.10.20.300"}}), goodPrev, "hostIPs[0]"},
 		{"host IP the node does not have", hostRouteConf("veth", map[string]any{"hostIPs": []string{hostV4, "10.10.20.153"}}), goodPrev, "hostIPs[1]"},
 		{"host interface that does not exist", hostRouteConf("veth", map[string]any{"hostInterface": "nope0"}), goodPrev, "hostInterface"},
+		{"host interface without the pod's family", hostRouteConf("veth", map[string]any{"hostInterface": "v6only"}), goodPrev, "hostInterface: v6only has no global IPv4 address to route 10.96.0.0/12 through"},
+		{"host IPs without the pod's family", hostRouteConf("veth", map[string]any{"hostIPs": []string{hostV6}}), goodPrev, "hostIPs: none is an IPv4 address, to route 10.96.0.0/12 through"},
 		{"master that does not exist", hostRouteConf("macvlan-bridge", map[string]any{"master": "nope0"}), goodPrev, "master"},
 		{"bridge that is not a macvlan", hostRouteConf("macvlan-bridge", map[string]any{"master": master, "bridge": master}), goodPrev, "bridge"},
 		{"container interface taken", hostRouteConf("veth", map[string]any{"containerInterface": "eth0"}), goodPrev, "containerInterface"},

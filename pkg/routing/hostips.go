@@ -12,7 +12,31 @@ import (
 // hostIPs returns the host addresses the pod is given routes to, in the
 // caller's (host) namespace: the configured ones, else the global addresses
 // of hostInterface, else the source the host would use towards each pod IP.
+// Each family of a routed CIDR the pod has an address of needs one, and
+// the error names the field that gave none.
 func hostIPs(c *Config, podIPs []net.IP) ([]net.IP, error) {
+	out, err := findHostIPs(c, podIPs)
+	if err != nil {
+		return nil, err
+	}
+	for _, cidr := range c.routedCIDRs() {
+		v4 := isV4(cidr.IP)
+		if firstOfFamily(podIPs, v4) == nil || firstOfFamily(out, v4) != nil {
+			continue
+		}
+		switch {
+		case len(c.HostIPs) > 0:
+			return nil, configErr("hostIPs", "none is an %s address, to route %s through", familyName(v4), cidr)
+		case c.HostInterface != "":
+			return nil, configErr("hostInterface", "%s has no global %s address to route %s through; give it one, or set hostIPs", c.HostInterface, familyName(v4), cidr)
+		default:
+			return nil, configErr("hostIPs", "the host has no %s source address towards the pod to route %s through; set hostIPs or hostInterface", familyName(v4), cidr)
+		}
+	}
+	return out, nil
+}
+
+func findHostIPs(c *Config, podIPs []net.IP) ([]net.IP, error) {
 	if len(c.HostIPs) > 0 {
 		for i, ip := range c.HostIPs {
 			if !isLocal(ip) {
