@@ -28,6 +28,7 @@ type NodeState struct {
 	NetNS      string `json:"netns"`
 	CgroupRoot string `json:"cgroupRoot"`
 	MntNS      string `json:"mntns"`
+	Holder     int    `json:"holder"` // the process that made MntNS and holds it
 	CRISocket  string `json:"criSocket"`
 	PIDs       []int  `json:"pids"`
 }
@@ -39,7 +40,7 @@ func (c *Cluster) State() State {
 		s.PIDs = append(s.PIDs, p.pid())
 	}
 	for _, n := range c.Nodes {
-		s.Nodes = append(s.Nodes, NodeState{Name: n.Name, NetNS: n.NetNS, CgroupRoot: n.CgroupRoot, MntNS: n.MntNS, CRISocket: n.CRISocket, PIDs: n.PIDs()})
+		s.Nodes = append(s.Nodes, NodeState{Name: n.Name, NetNS: n.NetNS, CgroupRoot: n.CgroupRoot, MntNS: n.MntNS, Holder: n.holderPID(), CRISocket: n.CRISocket, PIDs: n.PIDs()})
 	}
 	return s
 }
@@ -71,10 +72,14 @@ func Leaks(s State) error {
 		if dirs := cgroupDirs(n.CgroupRoot); len(dirs) > 0 {
 			errs = append(errs, fmt.Errorf("node %s: cgroups left: %v", n.Name, dirs))
 		}
-		if n.MntNS != "" {
+		// Looked for only while the namespace is provably the node's; once
+		// its holder is gone, a process with its number may be in another
+		// test's namespace, and one of ours would be in a cgroup above.
+		if pin := pinMntNS(n.Holder, n.MntNS); pin != nil {
 			if pids := mntNSPIDs(n.MntNS); len(pids) > 0 {
 				errs = append(errs, fmt.Errorf("node %s: processes %v still in mount namespace %s", n.Name, pids, n.MntNS))
 			}
+			pin.Close()
 		}
 	}
 	for _, name := range netnsNames {
@@ -149,9 +154,7 @@ func Teardown(s State) error {
 		}
 		killPIDs(func() []int { return shimPIDs(n.CRISocket) })
 		killPIDs(func() []int { return cgroupPIDs(n.CgroupRoot) })
-		if n.MntNS != "" {
-			killMntNS(n.MntNS)
-		}
+		killMntNS(n.Holder, n.MntNS)
 		if err := removeCgroups(n.CgroupRoot); err != nil {
 			errs = append(errs, err)
 		}

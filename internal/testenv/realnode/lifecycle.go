@@ -39,9 +39,7 @@ func (c *Cluster) PowerOff(n *Node) error {
 	}
 	killPIDs(func() []int { return shimPIDs(n.CRISocket) })
 	killPIDs(func() []int { return cgroupPIDs(n.CgroupRoot) })
-	if n.MntNS != "" {
-		killMntNS(n.MntNS)
-	}
+	killMntNS(n.holderPID(), n.MntNS)
 	n.holder.kill()
 	// The relays' listeners hold the netns open: closed first, or deleting
 	// it would leave it alive with the uplink still on the fabric.

@@ -42,6 +42,14 @@ func (n *Node) path(elem ...string) string { return filepath.Join(append([]strin
 // default; inside a node they are its CNIBinDir and CNIConfDir.
 var defaultCNIDirs = [2]string{"/opt/cni/bin", "/etc/cni/net.d"}
 
+// holderPID is the mount-namespace holder's process, 0 before it starts.
+func (n *Node) holderPID() int {
+	if n.holder == nil {
+		return 0
+	}
+	return n.holder.pid()
+}
+
 // PIDs are the processes this node started directly.
 func (n *Node) PIDs() []int {
 	var pids []int

@@ -37,9 +37,7 @@ func (n *Node) stop() error {
 	// and outlive containerd: found by the socket they were started for.
 	killPIDs(func() []int { return shimPIDs(n.CRISocket) })
 	killPIDs(func() []int { return cgroupPIDs(n.CgroupRoot) })
-	if n.MntNS != "" {
-		killMntNS(n.MntNS)
-	}
+	killMntNS(n.holderPID(), n.MntNS)
 	n.holder.stop(time.Second)
 	if err := removeCgroups(n.CgroupRoot); err != nil {
 		errs = append(errs, fmt.Errorf("node %s: %w", n.Name, err))
@@ -140,12 +138,35 @@ func procPIDs(match func(pid int) bool) []int {
 }
 
 // mntNSPIDs are the processes in the mount namespace mntns ("mnt:[inode]"):
-// containerd's shims end up there and in no cgroup of ours.
+// containerd's shims end up there and in no cgroup of ours. The inode
+// names the namespace only while it lives (the kernel hands a freed one
+// to the next namespace made), so callers hold it open (pinMntNS).
 func mntNSPIDs(mntns string) []int {
 	return procPIDs(func(pid int) bool {
 		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
 		return err == nil && link == mntns
 	})
+}
+
+// pinMntNS opens the mount namespace of holder, the process that made
+// it, if it is still mntns: while the file is open the namespace lives,
+// so its inode cannot name another test's namespace, even once every
+// process in it is gone. It returns nil when the holder is gone or in
+// another namespace: the node's namespace is then gone too, or cannot be
+// told from a newer one with its number.
+func pinMntNS(holder int, mntns string) *os.File {
+	if holder <= 0 || mntns == "" {
+		return nil
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", holder))
+	if err != nil {
+		return nil
+	}
+	if link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err != nil || link != mntns {
+		f.Close()
+		return nil
+	}
+	return f
 }
 
 // shimPIDs are the containerd shims started for the containerd serving
@@ -166,11 +187,20 @@ func shimPIDs(socket string) []int {
 	})
 }
 
-func killMntNS(mntns string) {
+// killMntNS SIGKILLs every process in the node's mount namespace, the
+// holder's, while it holds the namespace open (pinMntNS); with the holder
+// already gone it does nothing, as what of the node could still run is
+// found by its cgroups and shim socket instead.
+func killMntNS(holder int, mntns string) {
 	// Never the harness's own namespace: that would kill everything.
 	if self, err := os.Readlink("/proc/self/ns/mnt"); err != nil || self == mntns {
 		return
 	}
+	pin := pinMntNS(holder, mntns)
+	if pin == nil {
+		return
+	}
+	defer pin.Close()
 	killPIDs(func() []int { return mntNSPIDs(mntns) })
 }
 
