@@ -30,6 +30,9 @@ type implementation interface {
 	// poolFullCode is the CNI code its IPAM returns for an exhausted
 	// pool; "" when it has none of its own, and any failure counts.
 	poolFullCode() string
+	// poolFull tells a failed ADD that was refused for want of an
+	// address from any other failure.
+	poolFull(err error) bool
 	// agentPID is the node agent's process, whose peak RSS is reported; 0
 	// when the implementation runs none.
 	agentPID(n *node) int

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -40,12 +42,19 @@ type phase struct {
 	Latencies []time.Duration // of the calls that succeeded
 	Errors    map[string]int  // by CNI code ("100", "11", ...), "other" when not a CNI error
 	Wall      time.Duration
-	Retries   int // new sandboxes the kubelet started after code 11
+	Retries   int // new sandboxes the kubelet started after a failed one
+	// PodNetwork is, for each pod that got its network, the time from
+	// its first sandbox's ADD to the ADD that succeeded, back-offs
+	// included: what a user waits for.
+	PodNetwork []time.Duration
+	// Messages counts the errors by their message with the pod's names
+	// and numbers taken out, so a run says why calls failed.
+	Messages map[string]int
 	// FirstErrors keeps a few messages for the test log.
 	FirstErrors []string
 }
 
-func newPhase() *phase { return &phase{Errors: map[string]int{}} }
+func newPhase() *phase { return &phase{Errors: map[string]int{}, Messages: map[string]int{}} }
 
 func (ph *phase) record(mu *sync.Mutex, d time.Duration, err error) {
 	mu.Lock()
@@ -56,6 +65,7 @@ func (ph *phase) record(mu *sync.Mutex, d time.Duration, err error) {
 		return
 	}
 	ph.Errors[cniCode(err)]++
+	ph.Messages[errorKind(err)]++
 	if len(ph.FirstErrors) < 5 {
 		ph.FirstErrors = append(ph.FirstErrors, err.Error())
 	}
@@ -124,18 +134,31 @@ func eachOnNode(pods []*podRun, fn func(p *podRun)) time.Duration {
 
 // sandboxPolicy is what the runtime and the kubelet do after a failed ADD.
 // containerd DELs every sandbox whose network setup failed, and the
-// kubelet starts a new one after a backoff; a policy can leave a failed
-// sandbox as the plugin left it, so a check proves the plugin cleaned up
-// on its own.
+// kubelet's pod worker tries again after its back-off, whatever the error;
+// a policy can instead leave a failed sandbox as the plugin left it, so a
+// check proves the plugin cleaned up on its own.
 type sandboxPolicy struct {
-	// retryTryAgain: after code 11, the runtime's DEL, then a new sandbox
-	// (a new container ID), up to maxSandboxAttempts.
-	retryTryAgain bool
-	// teardownOthers: the runtime's DEL after any other failure.
-	teardownOthers bool
+	// retry: after a failed ADD, the runtime's DEL, then after the
+	// kubelet's back-off a new sandbox (a new container ID), up to
+	// maxSandboxAttempts. Without it a failed sandbox is left as it is.
+	retry bool
+	// keep says which failures no retry within the scenario can mend (a
+	// full pool): their sandbox is left as the plugin left it.
+	keep func(error) bool
 }
 
+// maxSandboxAttempts bounds the kubelet's retries, which in a real node
+// go on for as long as the pod exists.
 const maxSandboxAttempts = 5
+
+// kubeletBackOff is the pod worker's back-off after a failed sync
+// (backOffPeriod in k8s.io/kubernetes/pkg/kubelet, jittered by up to
+// half of it); a variable so a test of the harness itself can shorten it.
+var kubeletBackOff = 10 * time.Second
+
+func backOff() time.Duration {
+	return kubeletBackOff + time.Duration(rand.Int64N(int64(kubeletBackOff/2)+1))
+}
 
 // addPods is RunPodSandbox on every pod's node: a fresh netns (not
 // timed), then ADD of the runtime's conflist from inside the node, and
@@ -154,6 +177,7 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 	}
 	ph.Wall = eachOnNode(pods, func(p *podRun) {
 		list := lists[p.node.name]
+		var first time.Time
 		for attempt := 1; ; attempt++ {
 			netns, err := testutils.NewNS()
 			if err != nil {
@@ -165,15 +189,20 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 				fail(err)
 				return
 			}
+			if first.IsZero() {
+				first = time.Now()
+			}
 			err = p.cniAdd(list)
 			ph.record(mu, p.lastCall, err)
 			p.lastErr = err
 			if err == nil {
 				p.live = true
+				mu.Lock()
+				ph.PodNetwork = append(ph.PodNetwork, time.Since(first))
+				mu.Unlock()
 				return
 			}
-			retry := policy.retryTryAgain && cniCode(err) == "11" && attempt < maxSandboxAttempts
-			if !retry && !policy.teardownOthers {
+			if !policy.retry || (policy.keep != nil && policy.keep(err)) {
 				return
 			}
 			if err := p.cniDel(list); err != nil {
@@ -182,13 +211,16 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			}
 			testenv.RemoveNS(p.netns)
 			p.netns = nil
-			if !retry {
+			if attempt == maxSandboxAttempts {
 				return
 			}
 			mu.Lock()
 			ph.Retries++
 			mu.Unlock()
-			time.Sleep(time.Duration(attempt) * time.Second)
+			// The pod's slot in the kubelet is free while it backs off.
+			<-p.node.kubelet
+			time.Sleep(backOff())
+			p.node.kubelet <- struct{}{}
 			p.newSandboxID(attempt)
 		}
 	})
@@ -240,6 +272,19 @@ func (p *podRun) newSandboxID(attempt int) {
 		}
 	}
 }
+
+// errorKind is an error's message with what differs from pod to pod
+// (names, UIDs, container IDs, addresses, ports, durations) replaced, and
+// cut short, so equal causes count together.
+func errorKind(err error) string {
+	msg := volatile.ReplaceAllString(err.Error(), "N")
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return msg
+}
+
+var volatile = regexp.MustCompile(`[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|c?[0-9a-f]{16,}(-[0-9]+)?|[0-9]+`)
 
 func cniCode(err error) string {
 	var cniErr *types.Error

@@ -125,6 +125,8 @@ func (m *metaCNI) networkConfig(c *cluster, name string, p pool) string {
 // poolFullCode is etcd-ipam's "range full" (README, Error codes).
 func (m *metaCNI) poolFullCode() string { return "100" }
 
+func (m *metaCNI) poolFull(err error) bool { return err != nil && cniCode(err) == "100" }
+
 func (m *metaCNI) underTest() bool { return true }
 
 func (m *metaCNI) agentPID(n *node) int {

@@ -129,6 +129,12 @@ func (r *reference) nodeRecords(n *node) ([]nodeRecord, error) {
 // poolFullCode: Whereabouts has no code of its own for an exhausted range.
 func (r *reference) poolFullCode() string { return "" }
 
+// poolFull: Whereabouts' AssignmentError (pkg/allocate), which Multus
+// passes on as the text of a code 999.
+func (r *reference) poolFull(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Could not allocate IP in range")
+}
+
 // underTest: Whereabouts' duplicates and leaks are figures, not failures.
 func (r *reference) underTest() bool { return false }
 

@@ -26,16 +26,22 @@ type Result struct {
 	PoolSize       int            `json:"poolSize"` // addresses the network hands out
 	Adds           int            `json:"adds"`
 	Dels           int            `json:"dels"`
-	Errors         map[string]int `json:"errors"`  // CNI code -> count, over ADD and DEL
-	Retries        int            `json:"retries"` // new sandboxes after an ADD failed with code 11
+	Errors         map[string]int `json:"errors"`   // CNI code -> count, over ADD and DEL
+	Retries        int            `json:"retries"`  // new sandboxes after a failed ADD
+	Messages       map[string]int `json:"messages"` // error message (names and numbers taken out) -> count
+	AddsOK         int            `json:"addsOK"`   // ADDs that succeeded
 	AddsPerSecond  float64        `json:"addsPerSecond"`
 	AddP50Ms       float64        `json:"addP50Ms"`
 	AddP95Ms       float64        `json:"addP95Ms"`
 	DelP50Ms       float64        `json:"delP50Ms"`
-	Duplicates     int            `json:"duplicates"`
-	Leaks          int            `json:"leaks"`
-	ConvergeMs     float64        `json:"convergeMs"` // the slowest round
-	AgentPeakRSSMB float64        `json:"agentPeakRSSMB"`
+	// PodNetworkP50Ms and P95 are from a pod's first ADD to the one that
+	// gave it its network, the kubelet's back-offs included.
+	PodNetworkP50Ms float64 `json:"podNetworkP50Ms"`
+	PodNetworkP95Ms float64 `json:"podNetworkP95Ms"`
+	Duplicates      int     `json:"duplicates"`
+	Leaks           int     `json:"leaks"`
+	ConvergeMs      float64 `json:"convergeMs"` // the slowest round
+	AgentPeakRSSMB  float64 `json:"agentPeakRSSMB"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -150,8 +156,32 @@ func Tables(w io.Writer, rs []Result) error {
 			fmt.Fprintln(w, line)
 		}
 		fmt.Fprintln(w)
+		for _, c := range cols {
+			if r, ok := row[c]; ok && len(r.Messages) > 0 {
+				fmt.Fprintf(w, "Why %s's calls failed (message with names and numbers as N; count):\n\n", columnName(c))
+				for _, m := range topMessages(r.Messages, 5) {
+					fmt.Fprintf(w, "- %d × `%s`\n", r.Messages[m], strings.ReplaceAll(m, "`", "'"))
+				}
+				fmt.Fprintln(w)
+			}
+		}
 	}
 	return nil
+}
+
+// topMessages is the n most frequent messages, most frequent first.
+func topMessages(m map[string]int, n int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys[:min(n, len(keys))]
 }
 
 func columnName(impl string) string {
@@ -168,11 +198,22 @@ var figures = []struct {
 }{
 	{"pod ADDs / DELs", func(r Result) string { return fmt.Sprintf("%d / %d", r.Adds, r.Dels) }},
 	{"errors by CNI code", func(r Result) string { return errorsByCode(r.Errors) }},
-	{"kubelet retries after code 11", func(r Result) string { return fmt.Sprint(r.Retries) }},
+	{"kubelet retries (new sandboxes after a failed ADD)", func(r Result) string { return fmt.Sprint(r.Retries) }},
 	{"duplicates", func(r Result) string { return fmt.Sprint(r.Duplicates) }},
 	{"leaks", func(r Result) string { return fmt.Sprint(r.Leaks) }},
 	{"ADDs/s", func(r Result) string { return fmt.Sprintf("%.1f", r.AddsPerSecond) }},
-	{"ADD p50 / p95 (ms)", func(r Result) string { return fmt.Sprintf("%.0f / %.0f", r.AddP50Ms, r.AddP95Ms) }},
+	{"ADD p50 / p95 (ms), of the ADDs that succeeded", func(r Result) string {
+		if r.AddsOK == 0 {
+			return "none succeeded"
+		}
+		return fmt.Sprintf("%.0f / %.0f", r.AddP50Ms, r.AddP95Ms)
+	}},
+	{"pod's wait for its network p50 / p95 (s), retries included", func(r Result) string {
+		if r.AddsOK == 0 {
+			return "none got one"
+		}
+		return fmt.Sprintf("%.1f / %.1f", r.PodNetworkP50Ms/1000, r.PodNetworkP95Ms/1000)
+	}},
 	{"DEL p50 (ms)", func(r Result) string { return fmt.Sprintf("%.0f", r.DelP50Ms) }},
 	{"time to converge (s)", func(r Result) string { return fmt.Sprintf("%.1f", r.ConvergeMs/1000) }},
 	{"node agent peak RSS (MiB)", func(r Result) string {

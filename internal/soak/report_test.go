@@ -30,9 +30,10 @@ func TestWriteResultsReplacesOnlyTheScenariosRunAgain(t *testing.T) {
 func TestTablesPutTheReferenceBesideMetaCNIAndMarkItsAbsence(t *testing.T) {
 	rs := []Result{
 		{Scenario: "churn/exact", Implementation: "meta-cni", Machine: "m", Date: "d", Scale: "full", Nodes: 10, Pods: 1000, Rounds: 3, PoolSize: 1000,
-			Adds: 3000, Dels: 3000, Errors: map[string]int{}, AddsPerSecond: 12.5, AddP50Ms: 100, AddP95Ms: 250, AgentPeakRSSMB: 40},
+			Adds: 3000, AddsOK: 3000, Dels: 3000, Errors: map[string]int{}, PodNetworkP50Ms: 150, PodNetworkP95Ms: 10400, AddsPerSecond: 12.5, AddP50Ms: 100, AddP95Ms: 250, AgentPeakRSSMB: 40},
 		{Scenario: "full-pool", Implementation: "meta-cni", Errors: map[string]int{"100": 50, "11": 1}},
-		{Scenario: "full-pool", Implementation: Reference, Errors: map[string]int{"999": 2}, AddsPerSecond: 2},
+		{Scenario: "full-pool", Implementation: Reference, Errors: map[string]int{"999": 2}, AddsPerSecond: 2,
+			Messages: map[string]int{"error waiting for pod: `context deadline exceeded`": 7, "could not allocate": 2, "a": 1, "b": 1, "c": 1, "d": 1}},
 	}
 	var b strings.Builder
 	if err := Tables(&b, rs); err != nil {
@@ -45,7 +46,10 @@ func TestTablesPutTheReferenceBesideMetaCNIAndMarkItsAbsence(t *testing.T) {
 		"| figure | meta-cni | Multus + Whereabouts |",
 		"| pod ADDs / DELs | 3000 / 3000 | next session |",
 		"| ADDs/s | 12.5 | next session |",
-		"| ADD p50 / p95 (ms) | 100 / 250 | next session |",
+		"| ADD p50 / p95 (ms), of the ADDs that succeeded | 100 / 250 | next session |",
+		"| pod's wait for its network p50 / p95 (s), retries included | 0.1 / 10.4 | next session |",
+		"| ADD p50 / p95 (ms), of the ADDs that succeeded | none succeeded | none succeeded |",
+		"Why Multus + Whereabouts's calls failed (message with names and numbers as N; count):\n\n- 7 × `error waiting for pod: 'context deadline exceeded'`\n- 2 × `could not allocate`\n- 1 × `a`\n",
 		"| errors by CNI code | 100: 50, 11: 1 | 999: 2 |",
 		"| ADDs/s | 0.0 | 2.0 |",
 		"| node agent peak RSS (MiB) | no agent | no agent |",
@@ -53,6 +57,9 @@ func TestTablesPutTheReferenceBesideMetaCNIAndMarkItsAbsence(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("tables lack %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "`d`") {
+		t.Errorf("tables list more than the five most frequent messages:\n%s", out)
 	}
 	if strings.Index(out, "### churn/exact") > strings.Index(out, "### full-pool") {
 		t.Errorf("scenarios out of order:\n%s", out)

@@ -28,7 +28,7 @@ func TestChurnKeepsEveryAddressUniqueAndLeavesNothing(t *testing.T) {
 				namespace := "churn-" + v.name
 				ensureNetwork(t, c, namespace, v.pool)
 				res := newResult(c, "churn/"+v.name, sc.Pods, sc.Rounds, v.pool.size())
-				var adds, dels testenv.Latencies
+				var adds, dels, waits testenv.Latencies
 				var addWall time.Duration
 				for round := 1; round <= sc.Rounds; round++ {
 					progressf("churn/%s round %d: %d pods on %d nodes", v.name, round, sc.Pods, len(c.nodes))
@@ -36,15 +36,19 @@ func TestChurnKeepsEveryAddressUniqueAndLeavesNothing(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					add, err := addPods(c, pods, sandboxPolicy{retryTryAgain: true, teardownOthers: true})
+					add, err := addPods(c, pods, sandboxPolicy{retry: true})
 					if err != nil {
 						t.Fatal(err)
 					}
 					res.addPhase(add, true)
 					adds, addWall = append(adds, add.Latencies...), addWall+add.Wall
+					waits = append(waits, add.PodNetwork...)
+					// The kubelet retries whatever failed, and a failure it
+					// mends by retrying (code 11 on an overloaded machine) is
+					// the plugin's right answer; any other is a defect.
 					if n := notLive(pods); n > 0 || add.failed() > add.Errors["11"] {
-						c.expect(t)("round %d: %d of %d pods without a network after up to %d sandboxes each; ADD errors by code %v; first: %v",
-							round, n, len(pods), maxSandboxAttempts, add.Errors, add.FirstErrors)
+						c.expect(t)("round %d: %d of %d pods without a network after up to %d sandboxes each; ADD errors by code %v; by message %v",
+							round, n, len(pods), maxSandboxAttempts, add.Errors, add.Messages)
 					}
 					took, dups, leaks := requireClean(t, c, pods, fmt.Sprintf("round %d after ADD", round))
 					res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
@@ -66,6 +70,7 @@ func TestChurnKeepsEveryAddressUniqueAndLeavesNothing(t *testing.T) {
 				}
 				res.AddsPerSecond = float64(len(adds)) / addWall.Seconds()
 				res.AddP50Ms, res.AddP95Ms, res.DelP50Ms = adds.Percentile(0.50), adds.Percentile(0.95), dels.Percentile(0.50)
+				res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
 				res.AgentPeakRSSMB = agentPeakRSS(c)
 				t.Logf("churn/%s: %d retries; %.1f ADDs/s, ADD p50 %.0f ms p95 %.0f ms, errors %v, converged within %.1fs, agent peak RSS %.0f MiB",
 					v.name, res.Retries, res.AddsPerSecond, res.AddP50Ms, res.AddP95Ms, res.Errors, res.ConvergeMs/1000, res.AgentPeakRSSMB)

@@ -210,7 +210,7 @@ func vmHWM(pid int) int {
 func newResult(c *cluster, scenario string, pods, rounds, poolSize int) Result {
 	host, _ := os.Hostname()
 	return Result{Scenario: scenario, Implementation: c.impl.name(), Scale: c.scale.Name, Nodes: len(c.nodes),
-		Pods: pods, Rounds: rounds, PoolSize: poolSize, Errors: map[string]int{},
+		Pods: pods, Rounds: rounds, PoolSize: poolSize, Errors: map[string]int{}, Messages: map[string]int{},
 		Machine: fmt.Sprintf("%s (%d CPUs, %s/%s)", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH),
 		Date:    time.Now().UTC().Format(time.RFC3339)}
 }
@@ -220,8 +220,12 @@ func (r *Result) addPhase(ph *phase, isAdd bool) {
 	for code, n := range ph.Errors {
 		r.Errors[code] += n
 	}
+	for m, n := range ph.Messages {
+		r.Messages[m] += n
+	}
 	if isAdd {
 		r.Adds += ph.Ops
+		r.AddsOK += len(ph.Latencies)
 		r.Retries += ph.Retries
 		return
 	}

@@ -12,8 +12,13 @@ import (
 // Latencies are the durations of a benchmark's operations.
 type Latencies []time.Duration
 
-// Percentile returns the p-th quantile (0 to 1) in milliseconds.
+// Percentile returns the p-th quantile (0 to 1) in milliseconds, and 0
+// when there are none (a run in which nothing succeeded has no latency;
+// its report says so from its count, not from this figure).
 func (l Latencies) Percentile(p float64) float64 {
+	if len(l) == 0 {
+		return 0
+	}
 	s := slices.Clone(l)
 	slices.Sort(s)
 	return float64(s[int(p*float64(len(s)-1))].Microseconds()) / 1000
