@@ -275,13 +275,14 @@ func (p *podRun) newSandboxID(attempt int) {
 
 // errorKind is an error's message with what differs from pod to pod
 // (names, UIDs, container IDs, addresses, ports, durations) replaced, and
-// cut short, so equal causes count together.
+// its middle cut out, so equal causes count together.
 func errorKind(err error) string {
 	msg := volatile.ReplaceAllString(err.Error(), "N")
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
+	// The plugin that failed is named first and the cause comes last.
+	if len(msg) > 260 {
+		msg = msg[:110] + " ... " + msg[len(msg)-150:]
 	}
-	return msg
+	return strings.ToValidUTF8(msg, "?")
 }
 
 var volatile = regexp.MustCompile(`[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|c?[0-9a-f]{16,}(-[0-9]+)?|[0-9]+`)

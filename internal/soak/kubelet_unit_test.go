@@ -2,6 +2,7 @@ package soak
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,5 +31,18 @@ func TestBackOffIsTheKubeletsJitteredPeriod(t *testing.T) {
 	}
 	if kubeletBackOff != 10*time.Second {
 		t.Errorf("kubelet back-off %s; the kubelet's backOffPeriod is 10s", kubeletBackOff)
+	}
+}
+
+func TestErrorKindKeepsTheFailingPluginAndTheCause(t *testing.T) {
+	err := errors.New(`plugin type="meta-cni" failed (add): pod churn-exact/r1-8: add network churn-exact/macvlan (net1): plugin type="macvlan" failed (add): etcd http://127.0.0.1:40001,http://127.0.0.1:40003,http://127.0.0.1:40005 unavailable: context deadline exceeded while reading key /meta-cni/ipam/pools/10.20.0.0-22/owners/c59933a5928ac47479d4a4a4ba7f4fa82/net1`)
+	kind := errorKind(err)
+	for _, want := range []string{`plugin type="meta-cni" failed (add)`, "context deadline exceeded while reading key"} {
+		if !strings.Contains(kind, want) {
+			t.Errorf("errorKind = %q, lacks %q", kind, want)
+		}
+	}
+	if len(kind) > 300 {
+		t.Errorf("errorKind is %d bytes long", len(kind))
 	}
 }
