@@ -87,11 +87,12 @@ bench: build tools
 
 # Issue 10's scenarios at full scale (internal/soak); `test` runs them
 # scaled down. The run's figures go to $(SOAK_RESULTS), and soakreport
-# prints docs/reliability.md's tables from them.
+# prints docs/reliability.md's tables from them. SOAK_IMPL=meta-cni or
+# SOAK_IMPL=multus-whereabouts runs one implementation alone.
 SOAK_RESULTS ?= .cache/soak/full
 
 soak: build tools
-	SOAK=full SOAK_RESULTS=$(abspath $(SOAK_RESULTS)) $(GO) test -count=1 -v -timeout 6h ./internal/soak/
+	SOAK=full SOAK_IMPL=$(SOAK_IMPL) SOAK_RESULTS=$(abspath $(SOAK_RESULTS)) $(GO) test -count=1 -v -timeout 6h ./internal/soak/
 	$(GO) run ./hack/soakreport $(SOAK_RESULTS)
 	$(MAKE) fuzz-long
 

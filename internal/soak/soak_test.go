@@ -119,9 +119,17 @@ func clusterFor(t *testing.T, name string) *cluster {
 }
 
 // eachImplementation runs a scenario on every implementation, each on its
-// own cluster, as subtests named after them.
+// own cluster, as subtests named after them. SOAK_IMPL names one to run
+// alone (a full-scale soak of the reference alone can take hours).
 func eachImplementation(t *testing.T, scenario func(t *testing.T, c *cluster)) {
+	only := os.Getenv("SOAK_IMPL")
+	if only != "" && !slices.ContainsFunc(implementations, func(r registered) bool { return r.name == only }) {
+		t.Fatalf("SOAK_IMPL=%s: no such implementation", only)
+	}
 	for _, impl := range implementations {
+		if only != "" && impl.name != only {
+			continue
+		}
 		t.Run(impl.name, func(t *testing.T) { scenario(t, clusterFor(t, impl.name)) })
 	}
 }
