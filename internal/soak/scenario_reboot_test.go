@@ -80,8 +80,9 @@ func TestNodeRebootWithoutDelReleasesTheOldSandboxesByGC(t *testing.T) {
 			c.expect(t)("after the reboot: %d of %d pods without a network; errors %v, first %v", n, len(pods), recreate.Errors, recreate.FirstErrors)
 		}
 
-		// Before the GC the old sandboxes still hold their addresses: a
-		// recreated pod must have got another one.
+		// Before the GC the old sandboxes still hold their addresses: no DEL
+		// released them, so a recreated pod must have got another one.
+		// (Whereabouts hands a pod's new sandbox its old address, by pod.)
 		h, err = readHoldings(ctx, c)
 		if err != nil {
 			t.Fatal(err)
@@ -97,7 +98,7 @@ func TestNodeRebootWithoutDelReleasesTheOldSandboxesByGC(t *testing.T) {
 			}
 		}
 		if reused > 0 {
-			c.expect(t)("after the reboot, before the GC: %d recreated pods were given an address their dead sandbox still holds", reused)
+			c.expect(t)("after the reboot, before any DEL or GC: %d addresses of dead sandboxes were released and given to recreated pods", reused)
 		}
 
 		start := time.Now()
@@ -121,7 +122,7 @@ func TestNodeRebootWithoutDelReleasesTheOldSandboxesByGC(t *testing.T) {
 		took, dups, leaks := requireClean(t, c, pods, "after the reboot's GC")
 		res.Duplicates, res.Leaks = dups, leaks
 		res.ConvergeMs = float64((gcTook + took).Milliseconds())
-		t.Logf("node-reboot: agent ready %s after boot; %d of %d old sandboxes' addresses still held after the recreation, %d given to another pod; "+
+		t.Logf("node-reboot: agent ready %s after boot; %d of %d old sandboxes' addresses still held after the recreation, %d taken over by a new sandbox; "+
 			"GC took %s and left %d; clean %s after the GC began",
 			ready.Round(time.Millisecond), stillHeld, len(oldAddrs), reused, gcTook.Round(time.Millisecond), leftByGC, (gcTook + took).Round(time.Millisecond))
 
