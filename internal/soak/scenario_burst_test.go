@@ -68,8 +68,10 @@ func TestBurstAfterRebootKeepsTheDaemonUnderItsChartMemoryLimit(t *testing.T) {
 				idle = max(idle, float64(vmHWM(pid))/1024)
 			}
 		}
-		t.Logf("burst-after-reboot: the burst node's agent peaked at %.1f MiB, the other nodes' at most %.1f MiB; its Go runtime after the burst: %s",
-			peak, idle, goRuntimeFigures(n))
+		if pid := c.impl.agentPID(n); pid > 0 {
+			t.Logf("burst-after-reboot: the burst node's agent peaked at %.1f MiB, the other nodes' at most %.1f MiB; after the burst it has %d kB anonymous and %d kB file-backed (its binary) resident; its Go runtime: %s",
+				peak, idle, procStatusKB(pid, "RssAnon"), procStatusKB(pid, "RssFile"), goRuntimeFigures(n))
+		}
 		if n := notLive(pods); n > 0 || add.failed() > add.Errors["11"] {
 			c.expect(t)("%d of %d pods without a network after up to %d sandboxes each; ADD errors by code %v; by message %v",
 				n, len(pods), maxSandboxAttempts, add.Errors, add.Messages)
@@ -163,4 +165,20 @@ func memoryLimitMiB(ch *chart) (float64, error) {
 		return 0, fmt.Errorf("rendered DaemonSet's container %s has no resources.limits.memory", ctrs[0].Name)
 	}
 	return float64(q.Value()) / (1 << 20), nil
+}
+
+// procStatusKB reads a kB field of a process's /proc status (RssAnon,
+// RssFile...); 0 when unread.
+func procStatusKB(pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kb
+		}
+	}
+	return 0
 }
