@@ -1,0 +1,65 @@
+package soak
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"k8s.io/apimachinery/pkg/api/resource"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/meta-cni/meta-cni/internal/testenv"
+)
+
+func TestNewSandboxAfterARebootHasAContainerIDNoOtherSandboxOfThePodHad(t *testing.T) {
+	p := &podRun{baseID: "cabc", rt: &libcni.RuntimeConf{ContainerID: "cabc",
+		Args: [][2]string{{"K8S_POD_NAME", "x"}, {"K8S_POD_INFRA_CONTAINER_ID", "cabc"}}}}
+	seen := map[string]bool{"cabc": true}
+	p.newSandboxID(1) // a retry before the reboot
+	seen[p.rt.ContainerID] = true
+	p.newSandbox()
+	if seen[p.rt.ContainerID] {
+		t.Fatalf("the sandbox after the reboot reuses container ID %s", p.rt.ContainerID)
+	}
+	if p.rt.Args[1][1] != p.rt.ContainerID {
+		t.Fatalf("K8S_POD_INFRA_CONTAINER_ID is %s, the container ID %s", p.rt.Args[1][1], p.rt.ContainerID)
+	}
+	seen[p.rt.ContainerID] = true
+	p.newSandboxID(1) // a retry after the reboot
+	if seen[p.rt.ContainerID] {
+		t.Fatalf("a retry after the reboot reuses container ID %s", p.rt.ContainerID)
+	}
+}
+
+// The burst scenario's bound is the chart's, as helm renders it from
+// values.yaml.
+func TestMemoryLimitIsTheRenderedChartsResourcesLimitsMemory(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "charts", "meta-cni", "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Resources struct {
+			Limits struct{ Memory string }
+		}
+	}
+	if err := sigsyaml.Unmarshal(b, &values); err != nil {
+		t.Fatal(err)
+	}
+	want, err := resource.ParseQuantity(values.Resources.Limits.Memory)
+	if err != nil {
+		t.Fatalf("values.yaml resources.limits.memory %q: %v", values.Resources.Limits.Memory, err)
+	}
+	ch, err := renderChart(t.TempDir(), []string{"http://127.0.0.1:2379"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := memoryLimitMiB(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != float64(want.Value())/(1<<20) || got <= 0 {
+		t.Fatalf("memory limit read from the rendered chart: %.1f MiB; values.yaml says %s", got, values.Resources.Limits.Memory)
+	}
+}
