@@ -3,6 +3,7 @@ package soak
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -61,5 +62,27 @@ func TestMemoryLimitIsTheRenderedChartsResourcesLimitsMemory(t *testing.T) {
 	}
 	if got != float64(want.Value())/(1<<20) || got <= 0 {
 		t.Fatalf("memory limit read from the rendered chart: %.1f MiB; values.yaml says %s", got, values.Resources.Limits.Memory)
+	}
+}
+
+func TestTablesShowTheDeadSandboxesRowOnlyWhereAScenarioMeasuredIt(t *testing.T) {
+	var b strings.Builder
+	rs := []Result{
+		{Scenario: "churn/exact", Implementation: "meta-cni"},
+		{Scenario: "node-reboot", Implementation: "meta-cni", DeadSandboxes: map[string]int{"gc": 9, "left": 1}},
+		{Scenario: "node-reboot", Implementation: Reference, DeadSandboxes: map[string]int{"takenOver": 10}},
+	}
+	if err := Tables(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	churn, reboot, ok := strings.Cut(b.String(), "### node-reboot")
+	if !ok {
+		t.Fatalf("no node-reboot table in:\n%s", b.String())
+	}
+	if strings.Contains(churn, "dead sandboxes") {
+		t.Errorf("churn's table has the dead sandboxes' row:\n%s", churn)
+	}
+	if !strings.Contains(reboot, "| dead sandboxes' addresses: freed by GC / taken over by the pod's new sandbox / left | 9 / 0 / 1 | 0 / 10 / 0 |") {
+		t.Errorf("node-reboot's table lacks the row with both columns:\n%s", reboot)
 	}
 }

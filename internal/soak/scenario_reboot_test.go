@@ -119,6 +119,7 @@ func TestNodeRebootWithoutDelReleasesTheOldSandboxesByGC(t *testing.T) {
 				leftByGC++
 			}
 		}
+		res.DeadSandboxes = map[string]int{"gc": stillHeld - leftByGC, "takenOver": reused, "left": leftByGC}
 		took, dups, leaks := requireClean(t, c, pods, "after the reboot's GC")
 		res.Duplicates, res.Leaks = dups, leaks
 		res.ConvergeMs = float64((gcTook + took).Milliseconds())
