@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
@@ -87,10 +88,7 @@ func (n *node) down() bool { return n.tn == nil }
 
 // rebootOnCleanup makes sure n is up when the test ends, whatever failed,
 // since the scenarios after it share the cluster.
-func rebootOnCleanup(t interface {
-	Cleanup(func())
-	Errorf(string, ...any)
-}, c *cluster, n *node) {
+func rebootOnCleanup(t testing.TB, c *cluster, n *node) {
 	t.Cleanup(func() {
 		if !n.down() {
 			return
