@@ -83,6 +83,11 @@ func (ph *phase) failed() int {
 // over the nodes in turn, as a scheduler would place a Deployment's
 // replicas; this is the API server's part, not timed as ADD.
 func createPods(ctx context.Context, c *cluster, namespace, prefix, nad string, count int) ([]*podRun, error) {
+	return createPodsOn(ctx, c, c.nodes, namespace, prefix, nad, count)
+}
+
+// createPodsOn is createPods over the given nodes only.
+func createPodsOn(ctx context.Context, c *cluster, nodes []*node, namespace, prefix, nad string, count int) ([]*podRun, error) {
 	pods := make([]*podRun, count)
 	errs := make([]error, count)
 	sem := make(chan struct{}, 16)
@@ -92,7 +97,7 @@ func createPods(ctx context.Context, c *cluster, namespace, prefix, nad string, 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			n := c.nodes[i%len(c.nodes)]
+			n := nodes[i%len(nodes)]
 			obj, err := c.kube.Clientset().CoreV1().Pods(namespace).Create(ctx, &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i), Namespace: namespace,
 					Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": nad}},

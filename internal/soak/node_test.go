@@ -129,6 +129,10 @@ func (n *node) setup(c *cluster) error {
 		return err
 	}
 	for _, p := range []string{"bridge", "host-local", "loopback", "portmap", "macvlan"} {
+		// A node that boots again finds them on its disk.
+		if err := os.Remove(filepath.Join(n.binDir(), p)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
 		if err := os.Symlink(filepath.Join(src, p), filepath.Join(n.binDir(), p)); err != nil {
 			return fmt.Errorf("install plugin %s: %w", p, err)
 		}

@@ -42,6 +42,11 @@ type Result struct {
 	Leaks           int     `json:"leaks"`
 	ConvergeMs      float64 `json:"convergeMs"` // the slowest round
 	AgentPeakRSSMB  float64 `json:"agentPeakRSSMB"`
+	// DeadSandboxes is, after a node's reboot, how the addresses of the
+	// sandboxes it killed were freed: "gc" (by the runtime's CNI GC),
+	// "takenOver" (handed to the pod's new sandbox before any DEL or GC),
+	// "left" (still held after the GC).
+	DeadSandboxes map[string]int `json:"deadSandboxes,omitempty"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -143,17 +148,25 @@ func Tables(w io.Writer, rs []Result) error {
 		}
 		fmt.Fprintln(w, header)
 		fmt.Fprintln(w, rule)
-		for _, f := range figures {
-			line := "| " + f.name + " |"
+		printRow := func(name string, value func(Result) string) {
+			line := "| " + name + " |"
 			for _, c := range cols {
 				r, ok := row[c]
 				if !ok {
 					line += " next session |"
 					continue
 				}
-				line += " " + f.value(r) + " |"
+				line += " " + value(r) + " |"
 			}
 			fmt.Fprintln(w, line)
+		}
+		for _, f := range figures {
+			printRow(f.name, f.value)
+		}
+		for _, f := range scenarioFigures {
+			if slices.ContainsFunc(cols, func(c string) bool { r, ok := row[c]; return ok && f.shown(r) }) {
+				printRow(f.name, f.value)
+			}
 		}
 		fmt.Fprintln(w)
 		for _, c := range cols {
@@ -222,6 +235,22 @@ var figures = []struct {
 		}
 		return fmt.Sprintf("%.0f", r.AgentPeakRSSMB)
 	}},
+}
+
+// scenarioFigures are rows only some scenarios measure, after figures in
+// the tables where a column has them.
+var scenarioFigures = []struct {
+	name  string
+	value func(Result) string
+	shown func(Result) bool
+}{
+	{"dead sandboxes' addresses: freed by GC / taken over by the pod's new sandbox / left", func(r Result) string {
+		if r.DeadSandboxes == nil {
+			return "not measured"
+		}
+		d := r.DeadSandboxes
+		return fmt.Sprintf("%d / %d / %d", d["gc"], d["takenOver"], d["left"])
+	}, func(r Result) bool { return r.DeadSandboxes != nil }},
 }
 
 func errorsByCode(m map[string]int) string {
