@@ -42,6 +42,8 @@ type Result struct {
 	Leaks           int     `json:"leaks"`
 	ConvergeMs      float64 `json:"convergeMs"` // the slowest round
 	AgentPeakRSSMB  float64 `json:"agentPeakRSSMB"`
+	// Kinds is, for a scenario of bad inputs, how each kind was answered.
+	Kinds []KindResult `json:"kinds,omitempty"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -156,6 +158,7 @@ func Tables(w io.Writer, rs []Result) error {
 			fmt.Fprintln(w, line)
 		}
 		fmt.Fprintln(w)
+		kindTables(w, row, cols)
 		for _, c := range cols {
 			if r, ok := row[c]; ok && len(r.Messages) > 0 {
 				fmt.Fprintf(w, "Why %s's calls failed (message with names and numbers as N; count):\n\n", columnName(c))
