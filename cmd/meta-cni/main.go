@@ -25,6 +25,7 @@ func main() {
 		Status: p.Status,
 		GC:     p.GC,
 	}, version.PluginSupports(config.SupportedVersions...), release.About("meta-cni", "Multus-compatible meta-plugin for multiple and default networks"))
+	err = metacni.WithPod(err, os.Getenv("CNI_ARGS"))
 	if err != nil {
 		_ = err.Print()
 	}

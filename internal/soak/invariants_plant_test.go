@@ -117,6 +117,12 @@ func TestInvariantsCatchEveryPlantedLeakAndDuplicate(t *testing.T) {
 			}))
 			return func() { _ = inNetns(a.node.netns(), func() error { return netlink.RouteDel(r) }) }
 		}},
+		{"an IPv4 ip rule on a node", leakedRule, func(t *testing.T) func() {
+			return plantRule(t, a.node.netns(), "10.20.8.201/32", 100)
+		}},
+		{"an IPv6 ip rule in a live pod's netns", leakedRule, func(t *testing.T) func() {
+			return plantRule(t, b.netns, "fd00:20::1/128", 32000)
+		}},
 		{"an nftables table of no pod", leakedTable, func(t *testing.T) func() {
 			conn, err := nftables.New(nftables.WithNetNSFd(int(a.node.netns().Fd())))
 			must(t, err)
@@ -182,6 +188,22 @@ func TestInvariantsCatchEveryPlantedLeakAndDuplicate(t *testing.T) {
 		})
 	}
 	requireClean(t, c, pods, "after every plant was taken away")
+}
+
+// plantRule adds "from src lookup table" in netns, as a policy-routing
+// plugin would for src, and returns how to remove it.
+func plantRule(t *testing.T, netns ns.NetNS, src string, table int) func() {
+	t.Helper()
+	r := netlink.NewRule()
+	_, r.Src, _ = net.ParseCIDR(src)
+	r.Table, r.Priority = table, 1000
+	if r.Src.IP.To4() == nil {
+		r.Family = netlink.FAMILY_V6
+	} else {
+		r.Family = netlink.FAMILY_V4
+	}
+	must(t, inNetns(netns, func() error { return netlink.RuleAdd(r) }))
+	return func() { _ = inNetns(netns, func() error { return netlink.RuleDel(r) }) }
 }
 
 func must(t *testing.T, err error) {

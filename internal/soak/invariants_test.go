@@ -43,8 +43,8 @@ const macvlanIf = "net1"
 // checkInvariants observes the whole cluster and returns every broken
 // invariant: no address held twice (in the IPAM store and in the pods'
 // netns), the store's allocations exactly the live attachments, no node
-// state (links, host routes, nftables tables, records, journal entries,
-// cluster-network leases) of a pod that is not live, no failed pod left
+// state (links, host routes, ip rules, nftables tables, records, journal
+// entries, cluster-network leases) of a pod that is not live, no failed pod left
 // with an interface, and every live pod's network-status its netns.
 func checkInvariants(ctx context.Context, c *cluster, pods []*podRun) ([]violation, error) {
 	var out []violation
@@ -95,6 +95,13 @@ func checkInvariants(ctx context.Context, c *cluster, pods []*podRun) ([]violati
 		if err != nil {
 			return nil, err
 		}
+		rules, err := extraRules(p.netns)
+		if err != nil {
+			return nil, fmt.Errorf("pod %s: %w", p.key(), err)
+		}
+		for _, r := range rules {
+			add(leakedRule, "pod %s: %s belongs to no attachment", p.key(), r)
+		}
 		if !p.live {
 			if len(st.links) > 0 {
 				add(halfConfigured, "pod %s failed its ADD but its netns has %v", p.key(), st.links)
@@ -135,6 +142,13 @@ func checkInvariants(ctx context.Context, c *cluster, pods []*podRun) ([]violati
 		hs, err := observeHost(n)
 		if err != nil {
 			return nil, err
+		}
+		rules, err := extraRules(n.netns())
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.name, err)
+		}
+		for _, r := range rules {
+			add(leakedRule, "node %s: %s belongs to no attachment", n.name, r)
 		}
 		wantVeth, wantTable, wantRoute := map[string]bool{}, map[string]bool{}, map[hostRoute]bool{}
 		for _, p := range liveByNode[n.name] {

@@ -47,6 +47,8 @@ type Result struct {
 	// "takenOver" (handed to the pod's new sandbox before any DEL or GC),
 	// "left" (still held after the GC).
 	DeadSandboxes map[string]int `json:"deadSandboxes,omitempty"`
+	// Kinds is, for a scenario of bad inputs, how each kind was answered.
+	Kinds []KindResult `json:"kinds,omitempty"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -169,6 +171,7 @@ func Tables(w io.Writer, rs []Result) error {
 			}
 		}
 		fmt.Fprintln(w)
+		kindTables(w, row, cols)
 		for _, c := range cols {
 			if r, ok := row[c]; ok && len(r.Messages) > 0 {
 				fmt.Fprintf(w, "Why %s's calls failed (message with names and numbers as N; count):\n\n", columnName(c))

@@ -53,9 +53,12 @@ type Bandwidth struct {
 type Error struct {
 	Annotation string
 	Entry      int
-	Field      string
-	Value      string
-	Reason     string
+	// Network is the entry's network, when its name is valid and another
+	// of its fields is wrong: the name a user looks for in a long list.
+	Network string
+	Field   string
+	Value   string
+	Reason  string
 }
 
 // maxShownValue bounds how much of a bad value an error message repeats:
@@ -68,6 +71,9 @@ func (e *Error) Error() string {
 	b.WriteString(e.Annotation)
 	if e.Entry >= 0 {
 		fmt.Fprintf(&b, " entry %d", e.Entry)
+	}
+	if e.Network != "" {
+		fmt.Fprintf(&b, " (network %s)", e.Network)
 	}
 	if e.Field != "" {
 		fmt.Fprintf(&b, " field %q", e.Field)

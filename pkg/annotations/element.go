@@ -152,6 +152,9 @@ func parseJSONEntry(annotation string, entry int, raw json.RawMessage, podNamesp
 	sel.PortMappings = d.portMappings()
 	sel.Bandwidth = d.bandwidth()
 	if d.err != nil {
+		if d.err.Field != "name" && d.err.Field != "namespace" && networkNameProblem(sel.Name) == "" {
+			d.err.Network = sel.Name
+		}
 		return NetworkSelection{}, d.err
 	}
 	return sel, nil

@@ -171,7 +171,7 @@ func TestParseNetworksJSONFormRejectsInvalidEntries(t *testing.T) {
 
 func TestParseNetworksJSONErrorMessageNamesEntryAndField(t *testing.T) {
 	_, err := ParseNetworks(`[{"name":"a"},{"name":"b","portMappings":[{"containerPort":80,"protocol":"icmp"}]}]`, "pods")
-	want := `annotation k8s.v1.cni.cncf.io/networks entry 1 field "portMappings[0].protocol": "icmp" is not one of tcp, udp, sctp`
+	want := `annotation k8s.v1.cni.cncf.io/networks entry 1 (network b) field "portMappings[0].protocol": "icmp" is not one of tcp, udp, sctp`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v\nwant    %s", err, want)
 	}

@@ -6,6 +6,12 @@ import (
 	"strings"
 )
 
+// MaxNetworks bounds the networks one pod may ask for. Each costs a NAD
+// GET and a delegate run inside the runtime's ADD timeout; a 256 KiB
+// annotation can list ten thousand, whose ADD would flood the API server
+// and never finish in time (soak scenario 8).
+const MaxNetworks = 64
+
 // ParseNetworks parses the value of k8s.v1.cni.cncf.io/networks. It accepts
 // the comma form "[ns/]name[@ifname], ..." and the JSON list form, chosen by a
 // leading '['. An empty value asks for no networks and returns nil, nil.
@@ -29,6 +35,10 @@ func ParseNetworks(value, podNamespace string) ([]NetworkSelection, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(sels) > MaxNetworks {
+		return nil, &Error{Annotation: NetworksKey, Entry: -1,
+			Reason: fmt.Sprintf("lists %d networks; a pod may ask for at most %d", len(sels), MaxNetworks)}
 	}
 	if err := checkUniqueInterfaces(NetworksKey, sels); err != nil {
 		return nil, err
@@ -153,7 +163,9 @@ func parseCommaEntry(annotation string, entry int, item, podNamespace string) (N
 	sel.Name = name
 	if hasIf {
 		if reason := interfaceNameProblem(ifname); reason != "" {
-			return fail("interface", ifname, reason)
+			_, err := fail("interface", ifname, reason)
+			err.Network = rest
+			return NetworkSelection{}, err
 		}
 		sel.Interface = ifname
 	}

@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -116,7 +117,7 @@ func TestParseNetworksCommaFormRejectsInvalidEntries(t *testing.T) {
 
 func TestParseNetworksNamesTheExactFieldInTheMessage(t *testing.T) {
 	_, err := ParseNetworks("net-a, net-b@averyveryverylongname", "pods")
-	want := `annotation k8s.v1.cni.cncf.io/networks entry 1 field "interface": "averyveryverylongname" is longer than 15 characters`
+	want := `annotation k8s.v1.cni.cncf.io/networks entry 1 (network net-b) field "interface": "averyveryverylongname" is longer than 15 characters`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v\nwant    %s", err, want)
 	}
@@ -203,5 +204,30 @@ func TestParseDefaultNetworkRejectsInvalidValues(t *testing.T) {
 			}
 			checkError(t, err, DefaultNetworkKey, tc.want)
 		})
+	}
+}
+
+// A pod may ask for MaxNetworks networks, in either form, and no more.
+func TestParseNetworksRefusesMoreThanMaxNetworks(t *testing.T) {
+	for _, n := range []int{MaxNetworks, MaxNetworks + 1, 10000} {
+		comma := make([]string, n)
+		objs := make([]string, n)
+		for i := range comma {
+			comma[i] = fmt.Sprintf("net-a@n%d", i)
+			objs[i] = fmt.Sprintf(`{"name":"net-a","interface":"n%d"}`, i)
+		}
+		for _, v := range []string{strings.Join(comma, ","), "[" + strings.Join(objs, ",") + "]"} {
+			sels, err := ParseNetworks(v, "ns")
+			if n <= MaxNetworks {
+				if err != nil || len(sels) != n {
+					t.Errorf("%d networks: %d selections, %v", n, len(sels), err)
+				}
+				continue
+			}
+			var perr *Error
+			if !errors.As(err, &perr) || perr.Annotation != NetworksKey || !strings.Contains(err.Error(), fmt.Sprintf("lists %d networks", n)) {
+				t.Errorf("%d networks: %v, want an error naming the count", n, err)
+			}
+		}
 	}
 }

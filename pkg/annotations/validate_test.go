@@ -114,15 +114,17 @@ func TestErrorMessageNamesAnnotationEntryAndField(t *testing.T) {
 		err  Error
 		want string
 	}{
-		{"value, entry and field", Error{NetworksKey, 1, "interface", "averyveryverylongname", "is longer than 15 characters"},
+		{"value, entry and field", Error{NetworksKey, 1, "", "interface", "averyveryverylongname", "is longer than 15 characters"},
 			`annotation k8s.v1.cni.cncf.io/networks entry 1 field "interface": "averyveryverylongname" is longer than 15 characters`},
-		{"whole value", Error{NetworksKey, -1, "", "", "is not a valid json list: unexpected end of JSON input"},
+		{"whole value", Error{NetworksKey, -1, "", "", "", "is not a valid json list: unexpected end of JSON input"},
 			`annotation k8s.v1.cni.cncf.io/networks is not a valid json list: unexpected end of JSON input`},
-		{"field without value", Error{DefaultNetworkKey, -1, "name", "", "is required"},
+		{"field without value", Error{DefaultNetworkKey, -1, "", "name", "", "is required"},
 			`annotation v1.multus-cni.io/default-network field "name" is required`},
-		{"entry without field", Error{NetworksKey, 2, "", "", "is empty"},
+		{"entry without field", Error{NetworksKey, 2, "", "", "", "is empty"},
 			`annotation k8s.v1.cni.cncf.io/networks entry 2 is empty`},
-		{"long value is clipped", Error{NetworksKey, 0, "name", strings.Repeat("x", 100), "is bad"},
+		{"network of the entry", Error{NetworksKey, 0, "macvlan", "interface", "", "is empty"},
+			`annotation k8s.v1.cni.cncf.io/networks entry 0 (network macvlan) field "interface" is empty`},
+		{"long value is clipped", Error{NetworksKey, 0, "", "name", strings.Repeat("x", 100), "is bad"},
 			`annotation k8s.v1.cni.cncf.io/networks entry 0 field "name": "` + strings.Repeat("x", maxShownValue) + `..." is bad`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,11 +40,19 @@ type RecordStore struct {
 	Dir string
 }
 
+// MaxContainerID bounds a container ID's length: the record's file name
+// (and its temp file's, and libcni's cache files') holds it, and a file
+// name has at most 255 bytes. Runtimes use 64 hex digits.
+const MaxContainerID = 128
+
 // ValidContainerID rejects IDs that could escape the store directory; the
 // CNI spec allows only alphanumerics, '_', '.' and '-'.
 func ValidContainerID(id string) error {
 	if id == "" {
 		return errors.New("container ID is empty")
+	}
+	if len(id) > MaxContainerID {
+		return fmt.Errorf("container ID %q... has %d characters; at most %d fit in the attachment record's file name", id[:16], len(id), MaxContainerID)
 	}
 	if id == "." || id == ".." || !validNetworkName(id) {
 		return fmt.Errorf("container ID %q may hold only letters, digits, '.', '_' and '-'", id)

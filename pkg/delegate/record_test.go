@@ -230,6 +230,9 @@ func TestValidContainerID(t *testing.T) {
 		{"0123456789abcdef", true},
 		{"cri-o_ctr.1-2", true},
 		{"...", true},
+		{strings.Repeat("c", MaxContainerID), true},
+		{strings.Repeat("c", MaxContainerID+1), false},
+		{strings.Repeat("c", 4096), false},
 	} {
 		err := ValidContainerID(tc.id)
 		if (err == nil) != tc.ok {

@@ -45,7 +45,8 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (_ types.Result, err 
 	if err := waitReady(ctx, inv.conf); err != nil {
 		return nil, err
 	}
-	tx := delegate.NewAttachment(inv.store(), p.runner(inv.conf, inv.args), &delegate.Record{
+	rn := p.runner(inv.conf, inv.args)
+	tx := delegate.NewAttachment(inv.store(), rn, &delegate.Record{
 		ContainerID: inv.args.ContainerID, NetNS: inv.args.Netns, IfName: inv.args.IfName,
 		CNIVersion: inv.conf.CNIVersion, PodNamespace: inv.pod.Namespace, PodName: inv.pod.Name,
 		PodUID: inv.pod.UID, Args: inv.cniArgs,
@@ -122,6 +123,12 @@ func (p *Plugin) add(ctx context.Context, inv *invocation) (_ types.Result, err 
 		return nil, resolveErr
 	}
 
+	for k := len(done); k < len(delegates); k++ {
+		if err := rn.Installed(&delegates[k]); err != nil {
+			p.event(ctx, inv, res.api, res.pod, "Warning", "NetworkResolutionFailed", err.Error())
+			return nil, err
+		}
+	}
 	if res.pod != nil && tx.Record().PodUID == "" {
 		tx.Record().PodUID = string(res.pod.UID)
 	}

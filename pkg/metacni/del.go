@@ -32,6 +32,7 @@ func (p *Plugin) del(ctx context.Context, inv *invocation) error {
 		return &argsError{err.Error()}
 	}
 	store := inv.store()
+	rn := p.runner(inv.conf, inv.args)
 	rec, err := store.Read(inv.args.ContainerID)
 	if errors.Is(err, os.ErrNotExist) {
 		rec, err = p.recordFromAPI(ctx, inv)
@@ -39,12 +40,13 @@ func (p *Plugin) del(ctx context.Context, inv *invocation) error {
 			inv.log.Warn("DEL found no attachment record and could not rebuild one; nothing to delete", "err", err)
 			return nil
 		}
+		rec.Delegates = installedOnly(inv, rn, rec.Delegates)
 	} else if err != nil {
 		return &ioError{err}
 	}
 	// The runtime's netns path for this DEL wins: the old one may be gone.
 	rec.NetNS = inv.args.Netns
-	if err := p.runner(inv.conf, inv.args).Del(ctx, rec); err != nil {
+	if err := rn.Del(ctx, rec); err != nil {
 		// Keep the record so the runtime's retry can finish the job.
 		return err
 	}
@@ -53,6 +55,22 @@ func (p *Plugin) del(ctx context.Context, inv *invocation) error {
 	}
 	inv.log.Info("deleted", "delegates", len(rec.Delegates))
 	return nil
+}
+
+// installedOnly drops, from delegates rebuilt without a record, those
+// naming a plugin that is not installed: ADD refuses such a network before
+// starting anything, so none of it ran, and its DEL could only fail for
+// ever. A recorded delegate keeps its DEL error (the plugin may come back).
+func installedOnly(inv *invocation, rn *delegate.Runner, ds []delegate.Delegate) []delegate.Delegate {
+	var out []delegate.Delegate
+	for _, d := range ds {
+		if err := rn.Installed(&d); err != nil {
+			inv.log.Info("DEL without record: skipping a network whose plugin is not installed", "err", err)
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // recordFromAPI rebuilds a container's delegates the way ADD built them.

@@ -3,6 +3,7 @@ package metacni
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,8 +61,11 @@ func classify(err error) (uint, string) {
 		delErr     *delegate.Error
 		cniErr     *types.Error
 		downErr    *daemonDownError
+		missing    *delegate.NotInstalledError
 	)
 	switch {
+	case errors.As(err, &missing):
+		return types.ErrInvalidNetworkConfig, "install the plugin in the node's CNI bin dir, or fix the network's config"
 	case errors.As(err, &downErr):
 		return types.ErrTryAgainLater, "meta-cni-daemon is restarting, being upgraded or was uninstalled (the token it keeps for the kubeconfig stops working when its pod is deleted); the runtime retries once it serves again"
 	case errors.As(err, &fieldErr), errors.As(err, &annErr), errors.As(err, &buildErr), errors.As(err, &netErr):
@@ -106,4 +110,19 @@ func replacedPod(err error) bool {
 		}
 	}
 	return false
+}
+
+// WithPod starts err's message with the pod that CNI_ARGS names, when it
+// does not already: skel refuses a bad container ID, interface or network
+// name before any verb runs, and its message names the field but not the
+// pod whose sandbox is broken.
+func WithPod(err *types.Error, cniArgs string) *types.Error {
+	if err == nil {
+		return nil
+	}
+	_, pod, perr := parseCNIArgs(cniArgs)
+	if perr != nil || pod.Name == "" || strings.HasPrefix(err.Msg, pod.String()+": ") {
+		return err
+	}
+	return &types.Error{Code: err.Code, Msg: pod.String() + ": " + err.Msg, Details: err.Details}
 }

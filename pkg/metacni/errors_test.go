@@ -206,3 +206,25 @@ func TestPodRefString(t *testing.T) {
 		t.Errorf("String() = %q", got)
 	}
 }
+
+// skel's own refusals (a container ID, interface or network name it will
+// not pass on) get the pod's name in front, as every other error has it.
+func TestWithPodNamesThePodOfSkelsRefusals(t *testing.T) {
+	args := "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=web-0;K8S_POD_UID=u"
+	skelErr := &types.Error{Code: types.ErrInvalidEnvironmentVariables, Msg: "invalid characters in containerID ../x"}
+	got := WithPod(skelErr, args)
+	if got.Code != skelErr.Code || got.Msg != "pod ns/web-0: invalid characters in containerID ../x" {
+		t.Errorf("WithPod = %+v", got)
+	}
+	if again := WithPod(got, args); again.Msg != got.Msg {
+		t.Errorf("named twice: %q", again.Msg)
+	}
+	for _, bad := range []string{"", "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=../x", "garbage"} {
+		if got := WithPod(skelErr, bad); got.Msg != skelErr.Msg {
+			t.Errorf("CNI_ARGS %q: %q, want the message unchanged", bad, got.Msg)
+		}
+	}
+	if WithPod(nil, args) != nil {
+		t.Error("WithPod(nil) is not nil")
+	}
+}
