@@ -145,6 +145,9 @@ type sandboxPolicy struct {
 	// keep says which failures no retry within the scenario can mend (a
 	// full pool): their sandbox is left as the plugin left it.
 	keep func(error) bool
+	// observe, when set, sees every ADD as it ends, before keep is asked:
+	// a fault scenario times each ADD against its fault.
+	observe func(p *podRun, end time.Time, took time.Duration, err error)
 }
 
 // maxSandboxAttempts bounds the kubelet's retries, which in a real node
@@ -194,6 +197,9 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			}
 			err = p.cniAdd(list)
 			ph.record(mu, p.lastCall, err)
+			if policy.observe != nil {
+				policy.observe(p, time.Now(), p.lastCall, err)
+			}
 			p.lastErr = err
 			if err == nil {
 				p.live = true
