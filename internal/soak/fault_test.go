@@ -52,11 +52,16 @@ func (w *faultWindow) observe(_ *podRun, end time.Time, took time.Duration, err 
 	}
 }
 
-// observeDel counts a DEL that ran while the fault lasted.
+// observeDel counts a DEL started while the fault lasted, apart when it
+// ended only after the fault did.
 func (w *faultWindow) observeDel(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.dels[outcome(err)]++
+	k := outcome(err)
+	if !w.end.IsZero() {
+		k += " (ended after it)"
+	}
+	w.dels[k]++
 }
 
 func outcome(err error) string {
@@ -149,12 +154,19 @@ func churnWithFault(c *cluster, pods []*podRun, policy sandboxPolicy, w *faultWi
 	injected := w.begin()
 	wg.Add(1)
 	go run(second)
-	if err == nil && f.during != nil {
-		err = f.during()
-	}
+	// The fault ends on time even when what runs during it hangs on it.
+	duringErr := make(chan error, 1)
+	go func() {
+		if err != nil || f.during == nil {
+			duringErr <- nil
+			return
+		}
+		duringErr <- f.during()
+	}()
 	time.Sleep(time.Until(injected.Add(f.down)))
 	err = errors.Join(err, f.restore())
 	w.finish()
+	err = errors.Join(err, <-duringErr)
 	wg.Wait()
 	return mergePhases(phases, time.Since(start)), errors.Join(append(errs, err)...)
 }
