@@ -211,7 +211,7 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			if !policy.retry || (policy.keep != nil && policy.keep(err)) {
 				return
 			}
-			if err := p.cniDel(list); err != nil {
+			if err := p.delFailedSandbox(list); err != nil {
 				fail(fmt.Errorf("pod %s: the runtime's DEL of its failed sandbox: %w", p.key(), err))
 				return
 			}
@@ -266,6 +266,20 @@ func (p *podRun) cniDel(list *libcni.NetworkConfigList) error {
 	return p.node.netns().Do(func(ns.NetNS) error {
 		return p.node.cni().DelNetworkList(ctx, list, p.rt)
 	})
+}
+
+// delFailedSandbox is the runtime's DEL of a sandbox whose ADD failed,
+// called again after a failure as the kubelet calls StopPodSandbox again
+// (a DEL that cannot reach etcd while it elects a leader fails with 11).
+func (p *podRun) delFailedSandbox(list *libcni.NetworkConfigList) error {
+	var err error
+	for attempt := 1; attempt <= maxSandboxAttempts; attempt++ {
+		if err = p.cniDel(list); err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(attempt) * time.Second)
+	}
+	return err
 }
 
 // newSandboxID gives the pod the container ID of its next sandbox.

@@ -59,7 +59,7 @@ func TestLostAPIServerFailsADDsFastAndDELsFromTheRecord(t *testing.T) {
 		add, err := churnWithFault(c, pods, policy, w, fault{
 			inject: func() error { c.kube.StopAPIServer(); stopped = true; return nil },
 			during: func() (err error) {
-				outageDels, err = delSandboxes(c, running, w.observeDel)
+				outageDels, err = delSandboxes(c, running, w.observeDel, false)
 				return err
 			},
 			restore: func() error {
@@ -99,7 +99,7 @@ func TestLostAPIServerFailsADDsFastAndDELsFromTheRecord(t *testing.T) {
 			}
 		}
 		progressf("kube-outage: API server back; the kubelets retry %d failed sandboxes", len(failed))
-		cleanup, err := delSandboxes(c, failed, nil)
+		cleanup, err := delSandboxes(c, failed, nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,17 +143,22 @@ func TestLostAPIServerFailsADDsFastAndDELsFromTheRecord(t *testing.T) {
 	})
 }
 
-// delSandboxes is the runtime's DEL of each pod's sandbox, once, with no
-// call to the API server (StopPodSandbox; the pod objects stay): a DEL
-// that succeeds removes the netns.
-func delSandboxes(c *cluster, pods []*podRun, observe func(error)) (*phase, error) {
+// delSandboxes is the runtime's DEL of each pod's sandbox (StopPodSandbox;
+// the pod objects stay), once, or again after a failure when again is
+// set: a DEL that succeeds removes the netns.
+func delSandboxes(c *cluster, pods []*podRun, observe func(error), again bool) (*phase, error) {
 	lists, err := runtimeLists(c)
 	if err != nil {
 		return nil, err
 	}
 	ph, mu := newPhase(), &sync.Mutex{}
 	ph.Wall = eachOnNode(pods, func(p *podRun) {
-		err := p.cniDel(lists[p.node.name])
+		var err error
+		if again {
+			err = p.delFailedSandbox(lists[p.node.name])
+		} else {
+			err = p.cniDel(lists[p.node.name])
+		}
 		ph.record(mu, p.lastCall, err)
 		if observe != nil {
 			observe(err)
