@@ -97,6 +97,7 @@ func TestLostEtcdMemberOrLeaderHandsNoAddressOutTwice(t *testing.T) {
 func etcdFaultPhase(t *testing.T, c *cluster, name string, n int, down time.Duration, res *Result,
 	target func(t *testing.T) (string, func() error, func() error)) {
 	pods, err := createPods(context.Background(), c, "etcd-fault", name, "macvlan", n)
+	t.Cleanup(func() { removeAfterFailure(t, c, pods) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,4 +148,21 @@ func faultPods(c *cluster) int {
 		return c.scale.Pods
 	}
 	return max(c.scale.Pods/2, len(c.nodes))
+}
+
+// removeAfterFailure DELs and deletes a failed phase's pods, so the
+// scenarios after it on the shared cluster do not count them as leaks.
+func removeAfterFailure(t *testing.T, c *cluster, pods []*podRun) {
+	if !t.Failed() {
+		return
+	}
+	var left []*podRun
+	for _, p := range pods {
+		if p != nil {
+			left = append(left, p)
+		}
+	}
+	if _, err := delPods(c, left); err != nil {
+		t.Logf("cleanup: %v", err)
+	}
 }

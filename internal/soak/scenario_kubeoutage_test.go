@@ -26,6 +26,7 @@ func TestLostAPIServerFailsADDsFastAndDELsFromTheRecord(t *testing.T) {
 
 		// Pods running before the outage, whose DELs run during it.
 		running, err := createPods(ctx, c, "kube-outage", "running", "macvlan", max(n/4, len(c.nodes)))
+		t.Cleanup(func() { removeAfterFailure(t, c, running) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,6 +40,7 @@ func TestLostAPIServerFailsADDsFastAndDELsFromTheRecord(t *testing.T) {
 		}
 
 		pods, err := createPods(ctx, c, "kube-outage", "churn", "macvlan", n)
+		t.Cleanup(func() { removeAfterFailure(t, c, pods) })
 		if err != nil {
 			t.Fatal(err)
 		}
