@@ -150,6 +150,9 @@ type sandboxPolicy struct {
 	// keep says which failures no retry within the scenario can mend (a
 	// full pool): their sandbox is left as the plugin left it.
 	keep func(error) bool
+	// observe, when set, sees every ADD as it ends, before keep is asked:
+	// a fault scenario times each ADD against its fault.
+	observe func(p *podRun, end time.Time, took time.Duration, err error)
 }
 
 // maxSandboxAttempts bounds the kubelet's retries, which in a real node
@@ -199,6 +202,9 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			}
 			err = p.cniAdd(list)
 			ph.record(mu, p.lastCall, err)
+			if policy.observe != nil {
+				policy.observe(p, time.Now(), p.lastCall, err)
+			}
 			p.lastErr = err
 			if err == nil {
 				p.live = true
@@ -210,7 +216,7 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			if !policy.retry || (policy.keep != nil && policy.keep(err)) {
 				return
 			}
-			if err := p.cniDel(list); err != nil {
+			if err := p.delFailedSandbox(list); err != nil {
 				fail(fmt.Errorf("pod %s: the runtime's DEL of its failed sandbox: %w", p.key(), err))
 				return
 			}
@@ -265,6 +271,20 @@ func (p *podRun) cniDel(list *libcni.NetworkConfigList) error {
 	return p.node.netns().Do(func(ns.NetNS) error {
 		return p.node.cni().DelNetworkList(ctx, list, p.rt)
 	})
+}
+
+// delFailedSandbox is the runtime's DEL of a sandbox whose ADD failed,
+// called again after a failure as the kubelet calls StopPodSandbox again
+// (a DEL that cannot reach etcd while it elects a leader fails with 11).
+func (p *podRun) delFailedSandbox(list *libcni.NetworkConfigList) error {
+	var err error
+	for attempt := 1; attempt <= maxSandboxAttempts; attempt++ {
+		if err = p.cniDel(list); err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(attempt) * time.Second)
+	}
+	return err
 }
 
 // newSandboxID gives the pod the container ID of its next sandbox.

@@ -49,6 +49,19 @@ type Result struct {
 	DeadSandboxes map[string]int `json:"deadSandboxes,omitempty"`
 	// Kinds is, for a scenario of bad inputs, how each kind was answered.
 	Kinds []KindResult `json:"kinds,omitempty"`
+	// Fault scenarios (2 and 3) only: what happened while the fault
+	// lasted. ADDs and DELs by code count "ok" for a success.
+	FaultMs        float64        `json:"faultMs,omitempty"`
+	FaultAdds      map[string]int `json:"faultAdds,omitempty"`
+	FaultDels      map[string]int `json:"faultDels,omitempty"`
+	FaultFailP50Ms float64        `json:"faultFailP50Ms,omitempty"` // of the ADDs that failed during it
+	FaultFailP95Ms float64        `json:"faultFailP95Ms,omitempty"`
+	// FailedForMs is from the fault to the first ADD started after it that
+	// succeeded; -1 when none did.
+	FailedForMs float64 `json:"failedForMs,omitempty"`
+	// NotApplicable says why the implementation has no figures for the
+	// scenario (the fault does not touch it), in place of its column.
+	NotApplicable string `json:"notApplicable,omitempty"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -154,11 +167,14 @@ func Tables(w io.Writer, rs []Result) error {
 			line := "| " + name + " |"
 			for _, c := range cols {
 				r, ok := row[c]
-				if !ok {
+				switch {
+				case !ok:
 					line += " next session |"
-					continue
+				case r.NotApplicable != "":
+					line += " n/a |"
+				default:
+					line += " " + value(r) + " |"
 				}
-				line += " " + value(r) + " |"
 			}
 			fmt.Fprintln(w, line)
 		}
@@ -172,6 +188,11 @@ func Tables(w io.Writer, rs []Result) error {
 		}
 		fmt.Fprintln(w)
 		kindTables(w, row, cols)
+		for _, c := range cols {
+			if r, ok := row[c]; ok && r.NotApplicable != "" {
+				fmt.Fprintf(w, "%s: n/a, %s\n\n", columnName(c), r.NotApplicable)
+			}
+		}
 		for _, c := range cols {
 			if r, ok := row[c]; ok && len(r.Messages) > 0 {
 				fmt.Fprintf(w, "Why %s's calls failed (message with names and numbers as N; count):\n\n", columnName(c))
@@ -254,6 +275,40 @@ var scenarioFigures = []struct {
 		d := r.DeadSandboxes
 		return fmt.Sprintf("%d / %d / %d", d["gc"], d["takenOver"], d["left"])
 	}, func(r Result) bool { return r.DeadSandboxes != nil }},
+	{"fault lasted (s)", func(r Result) string { return fmt.Sprintf("%.1f", r.FaultMs/1000) }, faulted},
+	{"ADDs ended during the fault, by code", func(r Result) string { return byCodeOrNone(r.FaultAdds) }, faulted},
+	{"failed ADDs during the fault, p50 / p95 (ms)", func(r Result) string {
+		if r.FaultAdds == nil || r.FaultAdds["ok"] == sum(r.FaultAdds) {
+			return "none failed"
+		}
+		return fmt.Sprintf("%.0f / %.0f", r.FaultFailP50Ms, r.FaultFailP95Ms)
+	}, faulted},
+	{"from the fault to the first ADD started after it that succeeded (s)", func(r Result) string {
+		if r.FailedForMs < 0 {
+			return "none succeeded"
+		}
+		return fmt.Sprintf("%.1f", r.FailedForMs/1000)
+	}, faulted},
+	{"DELs during the fault, by code", func(r Result) string { return byCodeOrNone(r.FaultDels) }, faulted},
+}
+
+// faulted: the rows of scenarios 2 and 3, what happened while the fault
+// lasted.
+func faulted(r Result) bool { return r.FaultAdds != nil || r.FaultDels != nil }
+
+func byCodeOrNone(m map[string]int) string {
+	if m == nil {
+		return "none ran"
+	}
+	return errorsByCode(m)
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func errorsByCode(m map[string]int) string {
