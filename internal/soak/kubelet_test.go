@@ -145,6 +145,9 @@ type sandboxPolicy struct {
 	// keep says which failures no retry within the scenario can mend (a
 	// full pool): their sandbox is left as the plugin left it.
 	keep func(error) bool
+	// failed, when set, sees each failed sandbox as the plugin left it,
+	// before the runtime's DEL.
+	failed func(p *podRun, err error)
 }
 
 // maxSandboxAttempts bounds the kubelet's retries, which in a real node
@@ -204,6 +207,9 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			}
 			if !policy.retry || (policy.keep != nil && policy.keep(err)) {
 				return
+			}
+			if policy.failed != nil {
+				policy.failed(p, err)
 			}
 			if err := p.cniDel(list); err != nil {
 				fail(fmt.Errorf("pod %s: the runtime's DEL of its failed sandbox: %w", p.key(), err))

@@ -42,6 +42,19 @@ type Result struct {
 	Leaks           int     `json:"leaks"`
 	ConvergeMs      float64 `json:"convergeMs"` // the slowest round
 	AgentPeakRSSMB  float64 `json:"agentPeakRSSMB"`
+	// The crash scenario's: the binary or agent killed, how many kills
+	// landed, the codes its killed ADDs got, and how many leftovers
+	// (allocations, links, routes, tables, records) the kills left, then
+	// what remained after each step that reclaims: the runtime's DEL, CNI
+	// GC, and waiting for convergence (the agents).
+	Killed            string         `json:"killed,omitempty"`
+	Kills             int            `json:"kills,omitempty"`
+	KilledAddErrors   map[string]int `json:"killedAddErrors,omitempty"`
+	LeftAfterKill     int            `json:"leftAfterKill,omitempty"`
+	LeftAfterDel      int            `json:"leftAfterDel,omitempty"`
+	LeftAfterGC       int            `json:"leftAfterGC,omitempty"`
+	LeftAfterConverge int            `json:"leftAfterConverge,omitempty"`
+	GCNote            string         `json:"gcNote,omitempty"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -145,15 +158,21 @@ func Tables(w io.Writer, rs []Result) error {
 		fmt.Fprintln(w, rule)
 		for _, f := range figures {
 			line := "| " + f.name + " |"
+			applies := false
 			for _, c := range cols {
 				r, ok := row[c]
 				if !ok {
 					line += " next session |"
 					continue
 				}
-				line += " " + f.value(r) + " |"
+				v := f.value(r)
+				applies = applies || v != ""
+				line += " " + v + " |"
 			}
-			fmt.Fprintln(w, line)
+			// A scenario's own rows ("" for every other scenario).
+			if applies {
+				fmt.Fprintln(w, line)
+			}
 		}
 		fmt.Fprintln(w)
 		for _, c := range cols {
@@ -216,6 +235,28 @@ var figures = []struct {
 	}},
 	{"DEL p50 (ms)", func(r Result) string { return fmt.Sprintf("%.0f", r.DelP50Ms) }},
 	{"time to converge (s)", func(r Result) string { return fmt.Sprintf("%.1f", r.ConvergeMs/1000) }},
+	{"killed with kill -9 at a random point of ADD", func(r Result) string {
+		if r.Killed == "" {
+			return ""
+		}
+		return fmt.Sprintf("%s, %d times", r.Killed, r.Kills)
+	}},
+	{"the killed ADDs' errors by CNI code", func(r Result) string {
+		if r.Killed == "" {
+			return ""
+		}
+		return errorsByCode(r.KilledAddErrors)
+	}},
+	{"leftovers of the killed ADDs: before the runtime's DEL / after it / after CNI GC / after convergence", func(r Result) string {
+		if r.Killed == "" {
+			return ""
+		}
+		gc := fmt.Sprint(r.LeftAfterGC)
+		if r.GCNote != "" {
+			gc += " (" + r.GCNote + ")"
+		}
+		return fmt.Sprintf("%d / %d / %s / %d", r.LeftAfterKill, r.LeftAfterDel, gc, r.LeftAfterConverge)
+	}},
 	{"node agent peak RSS (MiB)", func(r Result) string {
 		if r.AgentPeakRSSMB == 0 {
 			return "no agent"
