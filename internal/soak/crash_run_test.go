@@ -53,15 +53,14 @@ func (r *crashRun) observeFailed(p *podRun, err error) {
 	}
 }
 
-// finish counts what the kills left, runs the reclaiming steps in the
-// runtime's order, requires the invariants to hold and every pod to have
-// its network, deletes the pods and saves the result. killed names the
+// reclaim counts what the kills left, runs the reclaiming steps in the
+// runtime's order, and requires the invariants to hold and every pod to
+// have its network. killed names the
 // container IDs of the killed ADDs; nil counts every failed ADD (the
 // agent's kills fail ADDs of any container).
-func (r *crashRun) finish(t *testing.T, pods []*podRun, add *phase, killed map[string]time.Duration) {
+func (r *crashRun) reclaim(t *testing.T, pods []*podRun, add *phase, killed map[string]time.Duration) {
 	t.Helper()
 	c, res := r.c, &r.res
-	res.Pods = len(pods)
 	res.addPhase(add, true)
 	if r.observeErr != nil {
 		t.Errorf("observe a failed sandbox: %v", r.observeErr)
@@ -115,12 +114,23 @@ func (r *crashRun) finish(t *testing.T, pods []*podRun, add *phase, killed map[s
 			n, len(pods), maxSandboxAttempts, add.Errors, add.Messages)
 	}
 
+	t.Logf("%s: %s killed %d times; killed ADDs' codes %v; they left %d things (%v), %d after the runtime's DELs, %d after CNI GC, %d once converged in %.1fs",
+		res.Scenario, res.Killed, res.Kills, res.KilledAddErrors, res.LeftAfterKill, kinds, res.LeftAfterDel, res.LeftAfterGC,
+		res.LeftAfterConverge, res.ConvergeMs/1000)
+}
+
+// close deletes the pods of every batch, requires the invariants once
+// more, and saves the result with add's latencies.
+func (r *crashRun) close(t *testing.T, pods []*podRun, add *phase) {
+	t.Helper()
+	c, res := r.c, &r.res
+	res.Pods = len(pods)
 	del, err := delPods(c, pods)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.addPhase(del, false)
-	_, dups, leaks = requireClean(t, c, pods, "after the pods' deletion")
+	_, dups, leaks := requireClean(t, c, pods, "after the pods' deletion")
 	res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 
 	lat, waits := testenv.Latencies(add.Latencies), testenv.Latencies(add.PodNetwork)
@@ -129,9 +139,7 @@ func (r *crashRun) finish(t *testing.T, pods []*podRun, add *phase, killed map[s
 	res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
 	res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
 	res.AgentPeakRSSMB = agentPeakRSS(c)
-	t.Logf("%s: %s killed %d times; killed ADDs' codes %v; they left %d things (%v), %d after the runtime's DELs, %d after CNI GC, %d once converged in %.1fs; retries %d, errors %v",
-		res.Scenario, res.Killed, res.Kills, res.KilledAddErrors, res.LeftAfterKill, kinds, res.LeftAfterDel, res.LeftAfterGC,
-		res.LeftAfterConverge, res.ConvergeMs/1000, res.Retries, res.Errors)
+	t.Logf("%s: %d pods, retries %d, errors %v", res.Scenario, len(pods), res.Retries, res.Errors)
 	saveResult(*res)
 }
 

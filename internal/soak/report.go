@@ -55,6 +55,11 @@ type Result struct {
 	LeftAfterGC       int            `json:"leftAfterGC,omitempty"`
 	LeftAfterConverge int            `json:"leftAfterConverge,omitempty"`
 	GCNote            string         `json:"gcNote,omitempty"`
+	// Kills whose sandbox the runtime never DELs (it restarted and lost
+	// it): what they left, and what remained after CNI GC.
+	NoDelKills   int `json:"noDelKills,omitempty"`
+	NoDelLeft    int `json:"noDelLeft,omitempty"`
+	NoDelAfterGC int `json:"noDelAfterGC,omitempty"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -256,6 +261,12 @@ var figures = []struct {
 			gc += " (" + r.GCNote + ")"
 		}
 		return fmt.Sprintf("%d / %d / %s / %d", r.LeftAfterKill, r.LeftAfterDel, gc, r.LeftAfterConverge)
+	}},
+	{"kills whose sandbox never got the runtime's DEL: kills / leftovers / after CNI GC", func(r Result) string {
+		if r.Killed == "" || r.Scenario == "crash/agent" {
+			return ""
+		}
+		return fmt.Sprintf("%d / %d / %d", r.NoDelKills, r.NoDelLeft, r.NoDelAfterGC)
 	}},
 	{"node agent peak RSS (MiB)", func(r Result) string {
 		if r.AgentPeakRSSMB == 0 {

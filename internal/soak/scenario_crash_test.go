@@ -54,12 +54,14 @@ func TestCrashMidAddIsReclaimedByTheRuntimeOrGC(t *testing.T) {
 				for i := range delays {
 					delays[i] = time.Duration(rand.Int64N(int64(medians[tg.binary]) + 1))
 				}
+				// Half the kills get the runtime's DEL, half never do.
+				withDel, withoutDel := delays[:(kills+1)/2], delays[(kills+1)/2:]
 				w.reset()
-				if err := w.arm(delays); err != nil {
+				if err := w.arm(withDel); err != nil {
 					t.Fatal(err)
 				}
 				run := newCrashRun(c, "crash/"+tg.role, tg.binary, p, ct)
-				pods, err := createPods(context.Background(), c, "crash", tg.role, "macvlan", max(2*kills, len(c.nodes)))
+				pods, err := createPods(context.Background(), c, "crash", tg.role, "macvlan", max(2*len(withDel), len(c.nodes)))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -68,13 +70,15 @@ func TestCrashMidAddIsReclaimedByTheRuntimeOrGC(t *testing.T) {
 					t.Fatal(err)
 				}
 				if unused := w.disarm(); unused > 0 {
-					t.Logf("%d of %d kills of %s found no ADD still running at their delay", unused, kills, tg.binary)
+					t.Logf("%d of %d kills of %s found no ADD still running at their delay", unused, len(withDel), tg.binary)
 				}
 				killed, err := w.kills()
 				if err != nil {
 					t.Fatal(err)
 				}
-				run.finish(t, pods, add, killed)
+				run.reclaim(t, pods, add, killed)
+				more, again := run.crashWithoutDel(t, w, tg.role, withoutDel)
+				run.close(t, append(pods, more...), mergePhases([]*phase{add, again}))
 			})
 		}
 		// The agent's restart reinstalls the binaries: the wraps go first.
@@ -174,7 +178,9 @@ func crashAgents(t *testing.T, c *cluster, ct crashable, p pool, kills int, wind
 		all, adds = append(all, pods...), append(adds, add)
 	}
 	run.kills = done
-	run.finish(t, all, mergePhases(adds), nil)
+	add := mergePhases(adds)
+	run.reclaim(t, all, add, nil)
+	run.close(t, all, add)
 }
 
 func mergePhases(phs []*phase) *phase {
