@@ -134,7 +134,9 @@ func (r *crashRun) close(t *testing.T, pods []*podRun, add *phase) {
 	res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 
 	lat, waits := testenv.Latencies(add.Latencies), testenv.Latencies(add.PodNetwork)
-	res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
+	if add.Wall > 0 {
+		res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
+	}
 	res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
 	res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
 	res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)

@@ -85,6 +85,12 @@ func (w *crashWrap) arm(delays []time.Duration) error {
 	return nil
 }
 
+// armed is how many kills no ADD has used yet.
+func (w *crashWrap) armed() int {
+	entries, _ := os.ReadDir(filepath.Join(w.dir, "tokens"))
+	return len(entries)
+}
+
 // disarm removes the tokens no ADD used and says how many there were.
 func (w *crashWrap) disarm() int {
 	entries, _ := os.ReadDir(filepath.Join(w.dir, "tokens"))

@@ -61,14 +61,7 @@ func TestCrashMidAddIsReclaimedByTheRuntimeOrGC(t *testing.T) {
 					t.Fatal(err)
 				}
 				run := newCrashRun(c, "crash/"+tg.role, tg.binary, p, ct)
-				pods, err := createPods(context.Background(), c, "crash", tg.role, "macvlan", max(2*len(withDel), len(c.nodes)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				add, err := addPods(c, pods, sandboxPolicy{retry: true, failed: run.observeFailed})
-				if err != nil {
-					t.Fatal(err)
-				}
+				pods, add := untilKilled(t, c, w, tg.role, sandboxPolicy{retry: true, failed: run.observeFailed})
 				if unused := w.disarm(); unused > 0 {
 					t.Logf("%d of %d kills of %s found no ADD still running at their delay", unused, len(withDel), tg.binary)
 				}
@@ -87,6 +80,28 @@ func TestCrashMidAddIsReclaimedByTheRuntimeOrGC(t *testing.T) {
 			crashAgents(t, c, ct, p, kills, medians[ct.crashTargets()[0].binary])
 		})
 	})
+}
+
+// untilKilled starts batches of new pods, two for each kill still armed
+// (at least one a node), until every kill has landed or five batches have
+// run: a kill whose ADD ended before its delay is given back, and the
+// next ADD takes it.
+func untilKilled(t *testing.T, c *cluster, w *crashWrap, prefix string, policy sandboxPolicy) ([]*podRun, *phase) {
+	t.Helper()
+	var pods []*podRun
+	var phs []*phase
+	for batch := 0; batch < 5 && w.armed() > 0; batch++ {
+		ps, err := createPods(context.Background(), c, "crash", fmt.Sprintf("%s%d", prefix, batch), "macvlan", max(2*w.armed(), len(c.nodes)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ph, err := addPods(c, ps, policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods, phs = append(pods, ps...), append(phs, ph)
+	}
+	return pods, mergePhases(phs)
 }
 
 // crashKills is how many kills each binary gets: issue 10's 100 at full
