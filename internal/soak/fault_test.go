@@ -148,7 +148,7 @@ func churnWithFault(c *cluster, pods []*podRun, policy sandboxPolicy, w *faultWi
 	case <-w.fire:
 	case <-firstDone:
 		wg.Wait()
-		return mergePhases(phases, time.Since(start)), fmt.Errorf("the first %d pods' ADDs all ended before %d had: no fault was injected", len(first), w.after)
+		return withWall(mergePhases(phases), time.Since(start)), fmt.Errorf("the first %d pods' ADDs all ended before %d had: no fault was injected", len(first), w.after)
 	}
 	err := f.inject()
 	injected := w.begin()
@@ -168,27 +168,7 @@ func churnWithFault(c *cluster, pods []*podRun, policy sandboxPolicy, w *faultWi
 	w.finish()
 	err = errors.Join(err, <-duringErr)
 	wg.Wait()
-	return mergePhases(phases, time.Since(start)), errors.Join(append(errs, err)...)
-}
-
-// mergePhases is one phase of several batches that ran together.
-func mergePhases(phs []*phase, wall time.Duration) *phase {
-	out := newPhase()
-	out.Wall = wall
-	for _, ph := range phs {
-		out.Ops += ph.Ops
-		out.Retries += ph.Retries
-		out.Latencies = append(out.Latencies, ph.Latencies...)
-		out.PodNetwork = append(out.PodNetwork, ph.PodNetwork...)
-		for k, v := range ph.Errors {
-			out.Errors[k] += v
-		}
-		for k, v := range ph.Messages {
-			out.Messages[k] += v
-		}
-		out.FirstErrors = append(out.FirstErrors, ph.FirstErrors...)
-	}
-	return out
+	return withWall(mergePhases(phases), time.Since(start)), errors.Join(append(errs, err)...)
 }
 
 // etcdLeader is the member that etcd's own status names as leader: the

@@ -153,6 +153,9 @@ type sandboxPolicy struct {
 	// observe, when set, sees every ADD as it ends, before keep is asked:
 	// a fault scenario times each ADD against its fault.
 	observe func(p *podRun, end time.Time, took time.Duration, err error)
+	// failed, when set, sees each failed sandbox as the plugin left it,
+	// before the runtime's DEL.
+	failed func(p *podRun, err error)
 }
 
 // maxSandboxAttempts bounds the kubelet's retries, which in a real node
@@ -215,6 +218,9 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 			}
 			if !policy.retry || (policy.keep != nil && policy.keep(err)) {
 				return
+			}
+			if policy.failed != nil {
+				policy.failed(p, err)
 			}
 			if err := p.delFailedSandbox(list); err != nil {
 				fail(fmt.Errorf("pod %s: the runtime's DEL of its failed sandbox: %w", p.key(), err))
@@ -366,4 +372,30 @@ func setLoopbackUp(netns ns.NetNS) error {
 		}
 		return netlink.LinkSetUp(lo)
 	})
+}
+
+// mergePhases adds phases up, their walls summed (phases run one after
+// another); withWall sets the wall of phases that overlapped.
+func mergePhases(phs []*phase) *phase {
+	out := newPhase()
+	for _, ph := range phs {
+		out.Ops += ph.Ops
+		out.Latencies = append(out.Latencies, ph.Latencies...)
+		out.PodNetwork = append(out.PodNetwork, ph.PodNetwork...)
+		out.Wall += ph.Wall
+		out.Retries += ph.Retries
+		out.FirstErrors = append(out.FirstErrors, ph.FirstErrors...)
+		for k, v := range ph.Errors {
+			out.Errors[k] += v
+		}
+		for k, v := range ph.Messages {
+			out.Messages[k] += v
+		}
+	}
+	return out
+}
+
+func withWall(ph *phase, wall time.Duration) *phase {
+	ph.Wall = wall
+	return ph
 }

@@ -20,9 +20,11 @@ import (
 // need no API server), /etc and /opt (the conflist, the credentials, the
 // binaries) and the logs.
 
-// agentKiller is an implementation whose node agent a power loss can kill.
+// agentKiller is an implementation whose node agent a power loss can kill
+// (crash_targets_test.go has both implementations').
 type agentKiller interface {
-	killAgent(n *node)
+	killAgent(n *node) error
+	agentAlive(n *node) bool
 }
 
 // volatileDirs are what a reboot empties on a node: its tmpfs.
@@ -36,7 +38,11 @@ func powerOff(c *cluster, n *node, pods []*podRun) error {
 	if !ok {
 		return fmt.Errorf("%s cannot kill its node agent", c.impl.name())
 	}
-	k.killAgent(n)
+	if k.agentAlive(n) {
+		if err := k.killAgent(n); err != nil {
+			return err
+		}
+	}
 	for _, p := range pods {
 		if p.node != n {
 			continue
@@ -108,24 +114,6 @@ func (p *podRun) newSandbox() {
 		if a[0] == "K8S_POD_INFRA_CONTAINER_ID" {
 			p.rt.Args[i][1] = p.baseID
 		}
-	}
-}
-
-func (m *metaCNI) killAgent(n *node) {
-	m.mu.Lock()
-	a := m.daemons[n.name]
-	m.mu.Unlock()
-	if a != nil {
-		a.kill()
-	}
-}
-
-func (r *reference) killAgent(n *node) {
-	r.mu.Lock()
-	l := r.loops[n.name]
-	r.mu.Unlock()
-	if l != nil {
-		l.Stop()
 	}
 }
 

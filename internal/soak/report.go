@@ -62,6 +62,24 @@ type Result struct {
 	// NotApplicable says why the implementation has no figures for the
 	// scenario (the fault does not touch it), in place of its column.
 	NotApplicable string `json:"notApplicable,omitempty"`
+	// The crash scenario's: the binary or agent killed, how many kills
+	// landed, the codes its killed ADDs got, and how many leftovers
+	// (allocations, links, routes, tables, records) the kills left, then
+	// what remained after each step that reclaims: the runtime's DEL, CNI
+	// GC, and waiting for convergence (the agents).
+	Killed            string         `json:"killed,omitempty"`
+	Kills             int            `json:"kills,omitempty"`
+	KilledAddErrors   map[string]int `json:"killedAddErrors,omitempty"`
+	LeftAfterKill     int            `json:"leftAfterKill,omitempty"`
+	LeftAfterDel      int            `json:"leftAfterDel,omitempty"`
+	LeftAfterGC       int            `json:"leftAfterGC,omitempty"`
+	LeftAfterConverge int            `json:"leftAfterConverge,omitempty"`
+	GCNote            string         `json:"gcNote,omitempty"`
+	// Kills whose sandbox the runtime never DELs (it restarted and lost
+	// it): what they left, and what remained after CNI GC.
+	NoDelKills   int `json:"noDelKills,omitempty"`
+	NoDelLeft    int `json:"noDelLeft,omitempty"`
+	NoDelAfterGC int `json:"noDelAfterGC,omitempty"`
 }
 
 // WriteResults stores a run's results for one implementation in dir,
@@ -290,7 +308,29 @@ var scenarioFigures = []struct {
 		return fmt.Sprintf("%.1f", r.FailedForMs/1000)
 	}, faulted},
 	{"DELs during the fault, by code", func(r Result) string { return byCodeOrNone(r.FaultDels) }, faulted},
+	{"killed with kill -9 at a random point of ADD", func(r Result) string {
+		return fmt.Sprintf("%s, %d times", r.Killed, r.Kills)
+	}, crashed},
+	{"the killed ADDs' errors by CNI code", func(r Result) string {
+		return errorsByCode(r.KilledAddErrors)
+	}, crashed},
+	{"leftovers of the killed ADDs: before the runtime's DEL / after it / after CNI GC / after convergence", func(r Result) string {
+		gc := fmt.Sprint(r.LeftAfterGC)
+		if r.GCNote != "" {
+			gc += " (" + r.GCNote + ")"
+		}
+		return fmt.Sprintf("%d / %d / %s / %d", r.LeftAfterKill, r.LeftAfterDel, gc, r.LeftAfterConverge)
+	}, crashed},
+	{"kills whose sandbox never got the runtime's DEL: kills / leftovers / after CNI GC", func(r Result) string {
+		return fmt.Sprintf("%d / %d / %d", r.NoDelKills, r.NoDelLeft, r.NoDelAfterGC)
+	}, crashedWithoutDel},
 }
+
+// crashed: the rows of scenario 4, what the kills left and what
+// reclaimed it; crashedWithoutDel, those of the kills no DEL followed
+// (none for the agent, whose kills lose no sandbox).
+func crashed(r Result) bool           { return r.Killed != "" }
+func crashedWithoutDel(r Result) bool { return r.Killed != "" && r.Scenario != "crash/agent" }
 
 // faulted: the rows of scenarios 2 and 3, what happened while the fault
 // lasted.

@@ -26,7 +26,7 @@ func TestBurstAfterRebootKeepsTheDaemonUnderItsChartMemoryLimit(t *testing.T) {
 		ctx := context.Background()
 		n := c.nodes[0]
 		size := burstSize(c.scale)
-		p := newPool("10.20.44.0/22", 2*size)
+		p := newPool("10.20.52.0/22", 2*size)
 		ensureNetwork(t, c, "burst", p)
 		res := newResult(c, "burst-after-reboot", size, 1, p.size())
 

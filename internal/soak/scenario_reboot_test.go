@@ -2,14 +2,9 @@ package soak
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/types"
-	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 )
@@ -102,7 +97,7 @@ func TestNodeRebootWithoutDelReleasesTheOldSandboxesByGC(t *testing.T) {
 		}
 
 		start := time.Now()
-		gcErr := runtimeGC(c, n, pods)
+		gcErr := runtimeGC(n, pods, "")
 		gcTook := time.Since(start)
 		if gcErr != nil {
 			res.Errors[cniCode(gcErr)]++
@@ -169,31 +164,4 @@ func readHoldings(ctx context.Context, c *cluster) (holdings, error) {
 		}
 	}
 	return h, nil
-}
-
-// runtimeGC is the runtime's CNI GC on n at its start: libcni's
-// GCNetworkList of the runtime's conflist with the node's live sandboxes
-// as the valid attachments. libcni first DELs every attachment its result
-// cache holds that is not valid, then, from cniVersion 1.1.0, sends the GC
-// verb. Every scenario deletes its pods before it returns, so pods are the
-// node's only sandboxes.
-func runtimeGC(c *cluster, n *node, pods []*podRun) error {
-	list, err := n.runtimeConflist()
-	if err != nil {
-		return err
-	}
-	var valid []types.GCAttachment
-	for _, p := range pods {
-		if p.node == n && p.live {
-			valid = append(valid, types.GCAttachment{ContainerID: p.rt.ContainerID, IfName: p.rt.IfName})
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	return n.netns().Do(func(ns.NetNS) error {
-		if err := n.cni().GCNetworkList(ctx, list, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
-			return fmt.Errorf("node %s: GC of network %s (cniVersion %s): %w", n.name, list.Name, list.CNIVersion, err)
-		}
-		return nil
-	})
 }

@@ -54,7 +54,7 @@ func CNIPath() (string, error) {
 	cniPathOnce.Do(func() {
 		dir := filepath.Join(CacheDir(), "cni-bin")
 		cniPathErr = withFileLock(filepath.Join(CacheDir(), "cni-bin.lock"), func() error {
-			args := append([]string{"build", "-o", dir + "/", "./cmd/...", "./internal/testenv/rusage"}, ReferencePlugins...)
+			args := append([]string{"build", "-o", dir + "/", "./cmd/...", "./internal/testenv/rusage", "./internal/testenv/crashwrap"}, ReferencePlugins...)
 			return goCommand(RepoRoot(), args...)
 		})
 		cniPath = dir

@@ -86,11 +86,13 @@ func classify(err error) (uint, string) {
 		return types.ErrUnknownContainer, "the pod was replaced by another of the same name"
 	case errors.As(err, &ioErr):
 		return types.ErrIOFailure, ""
-	case errors.As(err, &delErr) && errors.As(err, &cniErr):
+	// Code 0 is no code: libcni gives it to a plugin that died without
+	// writing an error, such as one killed by a signal.
+	case errors.As(err, &delErr) && errors.As(err, &cniErr) && cniErr.Code != 0:
 		return cniErr.Code, fmt.Sprintf("reported by the delegate of network %s", delErr.Network)
 	case errors.As(err, &delErr):
 		return CodeDelegateFailed, fmt.Sprintf("the delegate of network %s failed", delErr.Network)
-	case errors.As(err, &cniErr):
+	case errors.As(err, &cniErr) && cniErr.Code != 0:
 		return cniErr.Code, cniErr.Details
 	}
 	return types.ErrInternal, ""

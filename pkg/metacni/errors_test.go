@@ -64,6 +64,11 @@ func TestClassifyMapsEachErrorToItsCNICode(t *testing.T) {
 				&delegate.Error{Network: "ns/a", IfName: "net1", Op: "delete", Err: errors.New("also no")}), 42},
 		{"delegate plain error is meta-cni's CodeDelegateFailed", &delegate.Error{Network: "ns/a", IfName: "net1", Op: "add", Err: errors.New("exec failed")}, CodeDelegateFailed},
 		{"bare CNI error keeps its code", &types.Error{Code: 6, Msg: "decode"}, 6},
+		// What libcni returns for a delegate killed by a signal mid-ADD
+		// (issue 10's crash scenario): code 0, which is no CNI code.
+		{"delegate killed without an error of its own is CodeDelegateFailed",
+			&delegate.Error{Network: "ns/a", IfName: "net1", Op: "add", Err: &types.Error{Msg: "netplugin failed with no error message: signal: killed"}}, CodeDelegateFailed},
+		{"bare code-0 CNI error is an internal error", &types.Error{Msg: "netplugin failed with no error message: signal: killed"}, types.ErrInternal},
 		{"anything else is internal", errors.New("surprise"), 999},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
