@@ -8,6 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/meta-cni/meta-cni/pkg/delegate"
 )
 
 // confExtensions are the network config files a runtime loads from its conf
@@ -89,38 +93,26 @@ func isConfName(name string) bool {
 	return false
 }
 
-type pluginHead struct {
-	Type         string          `json:"type"`
-	Capabilities map[string]bool `json:"capabilities"`
-}
-
-// readClusterConf reads a conf or conflist's plugin types and capabilities;
-// own says one of its plugins is meta-cni.
+// readClusterConf reads the plugin types and capabilities of a conf or
+// conflist as meta-cni runs it (delegate.Plugins: libcni's reading, not
+// encoding/json's case-insensitive one); own says one of its plugins is
+// meta-cni.
 func readClusterConf(path string) (caps map[string]bool, own bool, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false, err
 	}
-	var head struct {
-		pluginHead
-		Plugins []pluginHead `json:"plugins"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
+	base := filepath.Base(path)
+	list, err := delegate.Plugins("file:"+path, strings.TrimSuffix(base, filepath.Ext(base)), data, version.Current())
+	if err != nil {
 		return nil, false, fmt.Errorf("not a network config: %w", err)
 	}
-	plugins := head.Plugins
-	if len(plugins) == 0 {
-		plugins = []pluginHead{head.pluginHead}
-	}
 	caps = map[string]bool{}
-	for i, p := range plugins {
-		if p.Type == "" {
-			return nil, false, fmt.Errorf("plugin %d has no type", i)
-		}
-		if p.Type == pluginType {
+	for _, p := range list.Plugins {
+		if p.Network.Type == pluginType {
 			own = true
 		}
-		for k, v := range p.Capabilities {
+		for k, v := range p.Network.Capabilities {
 			if v {
 				caps[k] = true
 			}
