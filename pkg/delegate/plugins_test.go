@@ -71,3 +71,20 @@ func TestPluginsRefusesWhatBuildRefuses(t *testing.T) {
 		}
 	}
 }
+
+// What libcni would refuse on every ADD is refused by Build as invalid
+// config naming the field (found by FuzzConfDir: a single conf whose name
+// is a number was built, then failed each ADD as a delegate failure).
+func TestBuildRefusesWhatLibcniWouldRefuse(t *testing.T) {
+	for config, field := range map[string]string{
+		`{"name":5,"type":"bridge"}`:                                   "plugins[0]",
+		`{"name":"n","plugins":[{"type":"bridge","capabilities":[]}]}`: "plugins[0]",
+		`{"name":"n","disableCheck":"maybe","plugins":[{"type":"a"}]}`: "config",
+	} {
+		_, err := Build("ns/net", "net", "net1", []byte(config), "1.0.0", Request{})
+		be, ok := err.(*BuildError)
+		if !ok || be.Field != field || be.Network != "ns/net" {
+			t.Errorf("Build(%s) = %v, want a BuildError on ns/net field %q", config, err, field)
+		}
+	}
+}
