@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/containernetworking/cni/pkg/version"
 
@@ -71,6 +72,10 @@ func firstClusterConf(dir, ownName string) (c clusterConf, found bool, err error
 		name := e.Name()
 		if e.IsDir() || name == ownName || strings.HasPrefix(name, tempPrefix) || !isConfName(name) {
 			continue
+		}
+		if !utf8.ValidString(name) {
+			// Written into JSON it would become another name.
+			return clusterConf{}, false, &ClusterConfError{File: filepath.Join(dir, name), Err: errors.New("the file name is not valid UTF-8, so meta-cni's conflist cannot name it: rename it")}
 		}
 		caps, own, err := readClusterConf(filepath.Join(dir, name))
 		if err != nil {

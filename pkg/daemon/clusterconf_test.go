@@ -48,6 +48,9 @@ func TestFirstClusterConfFollowsTheRuntimesOrderAndSkipsMetaCNI(t *testing.T) {
 			want: "10-flat.conf", wantCaps: map[string]bool{"bandwidth": true}},
 		{name: "a half-written first conf is an error, not skipped", files: map[string]string{
 			"10-half.conflist": `{"cniVersion":"1.0.0","na`, "20-bridge.conflist": bridgeConf}, wantErr: true},
+		// Found by FuzzRewriteConflist: JSON turned the name into another.
+		{name: "a file name that is not UTF-8 is an error, not renamed", files: map[string]string{
+			"10-\xb1.conflist": bridgeConf, "20-bridge.conflist": bridgeConf}, wantErr: true},
 		{name: "a plugin without a type is an error", files: map[string]string{
 			"10-bad.conflist": `{"cniVersion":"1.0.0","name":"x","plugins":[{"bridge":"cni0"}]}`}, wantErr: true},
 	}
