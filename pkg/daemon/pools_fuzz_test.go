@@ -10,12 +10,18 @@ import (
 )
 
 // libcniEtcdIPAMCount is how many plugins libcni runs from config whose
-// IPAM is etcd-ipam, reading it as the runtime does: a list when it has a
-// "plugins" key, one plugin otherwise. ok is false when libcni refuses it.
-func libcniEtcdIPAMCount(config []byte) (n int, ok bool) {
+// IPAM is etcd-ipam, reading it as meta-cni hands it over: a list when it
+// has a "plugins" key, one plugin otherwise, named after the NAD when it
+// names no network. ok is false when libcni refuses it.
+func libcniEtcdIPAMCount(config []byte, nad string) (n int, ok bool) {
 	var top map[string]json.RawMessage
-	if json.Unmarshal(config, &top) != nil {
+	if json.Unmarshal(config, &top) != nil || top == nil {
 		return 0, false
+	}
+	var name string
+	if json.Unmarshal(top["name"], &name) != nil || name == "" {
+		top["name"], _ = json.Marshal(nad)
+		config, _ = json.Marshal(top)
 	}
 	var plugins []*libcni.PluginConfig
 	if _, isList := top["plugins"]; isList {
@@ -75,7 +81,7 @@ func FuzzEtcdIPAMConfs(f *testing.F) {
 			}
 			return
 		}
-		want, ok := libcniEtcdIPAMCount([]byte(config))
+		want, ok := libcniEtcdIPAMCount([]byte(config), "nad-a")
 		if !ok {
 			t.Fatalf("counted %d confs from %q, which libcni refuses", len(confs), config)
 		}

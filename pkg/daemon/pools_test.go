@@ -72,7 +72,7 @@ func TestEtcdIPAMConfsCountWhatLibcniRuns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			libcniCount, ok := libcniEtcdIPAMCount([]byte(tc.config))
+			libcniCount, ok := libcniEtcdIPAMCount([]byte(tc.config), "m")
 			if !ok || len(confs) != libcniCount || len(confs) != tc.want {
 				t.Fatalf("counted %d etcd-ipam plugins, libcni runs %d (ok %v), want %d", len(confs), libcniCount, ok, tc.want)
 			}

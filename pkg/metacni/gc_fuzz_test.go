@@ -50,7 +50,12 @@ func FuzzValidAttachments(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stdin []byte, containerID, ifName string) {
 		written := []types.GCAttachment{{ContainerID: containerID, IfName: ifName}, {ContainerID: "other", IfName: "net1"}}
 		got, err := validAttachments(gcStdin(t, written))
-		want := map[types.GCAttachment]bool{written[0]: true, written[1]: true}
+		// JSON carries strings as UTF-8: an invalid byte arrives as U+FFFD.
+		var carried []types.GCAttachment
+		if b, err := json.Marshal(written); err != nil || json.Unmarshal(b, &carried) != nil {
+			t.Fatal(err)
+		}
+		want := map[types.GCAttachment]bool{carried[0]: true, carried[1]: true}
 		if err != nil || !maps.Equal(got, want) {
 			t.Fatalf("libcni's %+v read back as %v, %v", written, got, err)
 		}
