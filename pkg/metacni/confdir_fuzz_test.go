@@ -62,13 +62,15 @@ func FuzzConfDir(f *testing.F) {
 	for _, s := range confDirSeeds {
 		f.Add([]byte(s))
 	}
+	// One directory per fuzzing process, its first file rewritten for each
+	// input: a directory made and removed per input starves the fuzzer.
+	dir := f.TempDir()
+	good := []byte(`{"cniVersion":"1.0.0","name":"good","type":"bridge"}`)
+	if err := os.WriteFile(filepath.Join(dir, "20-good.conf"), good, 0o600); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "10-x.conflist"), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		good := []byte(`{"cniVersion":"1.0.0","name":"good","type":"bridge"}`)
-		if err := os.WriteFile(filepath.Join(dir, "20-good.conf"), good, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		runs, built := runsMetaCNI(t, data)
