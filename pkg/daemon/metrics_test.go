@@ -48,8 +48,9 @@ func TestMetricsReportInstallTokenAndAttachments(t *testing.T) {
 
 	store := delegate.RecordStore{Dir: filepath.Join(f.cfg.CacheDir, "attachments")}
 	odd := `file:/etc/cni/net.d/a"b\c.conf`
-	veth := `{"plugins":[{"type":"macvlan"},{"type":"host-route"}]}`
-	bridge := `{"plugins":[{"type":"macvlan"},{"type":"host-route","mode":"macvlan-bridge"}]}`
+	// Records hold conflists as Build writes them: named and versioned.
+	veth := `{"cniVersion":"1.0.0","name":"macvlan-conf","plugins":[{"type":"macvlan"},{"type":"host-route"}]}`
+	bridge := `{"cniVersion":"1.0.0","name":"macvlan-conf","plugins":[{"type":"macvlan"},{"type":"host-route","mode":"macvlan-bridge"}]}`
 	for id, networks := range map[string][][2]string{
 		"c1": {{"kube-system/cbr0", `{}`}, {"default/macvlan-conf", veth}},
 		"c2": {{"kube-system/cbr0", `{}`}, {"default/macvlan-conf", veth}, {"ns1/net-a", bridge}},
