@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -34,11 +35,17 @@ func FuzzFirstClusterConf(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// One directory per fuzzing process, its first candidate rewritten for
+	// each input: a directory made and removed per input slows the fuzzer
+	// to a crawl.
+	dir := f.TempDir()
+	for name, content := range map[string]string{"00-meta-cni.conflist": ownConflist, "20-bridge.conflist": bridgeConf} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		writeFile(t, filepath.Join(dir, "00-meta-cni.conflist"), ownConflist, 0o644)
 		writeFile(t, filepath.Join(dir, "10-x.conflist"), string(data), 0o644)
-		writeFile(t, filepath.Join(dir, "20-bridge.conflist"), bridgeConf, 0o644)
 
 		// What an ADD delegating to the file runs, read as meta-cni runs it.
 		runs, wantCaps, ok := false, map[string]bool{}, false
