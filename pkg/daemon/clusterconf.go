@@ -8,6 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/meta-cni/meta-cni/pkg/delegate"
 )
 
 // confExtensions are the network config files a runtime loads from its conf
@@ -68,6 +73,10 @@ func firstClusterConf(dir, ownName string) (c clusterConf, found bool, err error
 		if e.IsDir() || name == ownName || strings.HasPrefix(name, tempPrefix) || !isConfName(name) {
 			continue
 		}
+		if !utf8.ValidString(name) {
+			// Written into JSON it would become another name.
+			return clusterConf{}, false, &ClusterConfError{File: filepath.Join(dir, name), Err: errors.New("the file name is not valid UTF-8, so meta-cni's conflist cannot name it: rename it")}
+		}
 		caps, own, err := readClusterConf(filepath.Join(dir, name))
 		if err != nil {
 			return clusterConf{}, false, &ClusterConfError{File: filepath.Join(dir, name), Err: err}
@@ -89,38 +98,26 @@ func isConfName(name string) bool {
 	return false
 }
 
-type pluginHead struct {
-	Type         string          `json:"type"`
-	Capabilities map[string]bool `json:"capabilities"`
-}
-
-// readClusterConf reads a conf or conflist's plugin types and capabilities;
-// own says one of its plugins is meta-cni.
+// readClusterConf reads the plugin types and capabilities of a conf or
+// conflist as meta-cni runs it (delegate.Plugins: libcni's reading, not
+// encoding/json's case-insensitive one); own says one of its plugins is
+// meta-cni.
 func readClusterConf(path string) (caps map[string]bool, own bool, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false, err
 	}
-	var head struct {
-		pluginHead
-		Plugins []pluginHead `json:"plugins"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
+	base := filepath.Base(path)
+	list, err := delegate.Plugins("file:"+path, strings.TrimSuffix(base, filepath.Ext(base)), data, version.Current())
+	if err != nil {
 		return nil, false, fmt.Errorf("not a network config: %w", err)
 	}
-	plugins := head.Plugins
-	if len(plugins) == 0 {
-		plugins = []pluginHead{head.pluginHead}
-	}
 	caps = map[string]bool{}
-	for i, p := range plugins {
-		if p.Type == "" {
-			return nil, false, fmt.Errorf("plugin %d has no type", i)
-		}
-		if p.Type == pluginType {
+	for _, p := range list.Plugins {
+		if p.Network.Type == pluginType {
 			own = true
 		}
-		for k, v := range p.Capabilities {
+		for k, v := range p.Network.Capabilities {
 			if v {
 				caps[k] = true
 			}

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"github.com/containernetworking/cni/libcni"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -46,6 +48,9 @@ func TestFirstClusterConfFollowsTheRuntimesOrderAndSkipsMetaCNI(t *testing.T) {
 			want: "10-flat.conf", wantCaps: map[string]bool{"bandwidth": true}},
 		{name: "a half-written first conf is an error, not skipped", files: map[string]string{
 			"10-half.conflist": `{"cniVersion":"1.0.0","na`, "20-bridge.conflist": bridgeConf}, wantErr: true},
+		// Found by FuzzRewriteConflist: JSON turned the name into another.
+		{name: "a file name that is not UTF-8 is an error, not renamed", files: map[string]string{
+			"10-\xb1.conflist": bridgeConf, "20-bridge.conflist": bridgeConf}, wantErr: true},
 		{name: "a plugin without a type is an error", files: map[string]string{
 			"10-bad.conflist": `{"cniVersion":"1.0.0","name":"x","plugins":[{"bridge":"cni0"}]}`}, wantErr: true},
 	}
@@ -130,6 +135,53 @@ func TestConflistNamingItsClusterNetworkIsNotAuto(t *testing.T) {
 			}
 			if bytes.Contains(out, []byte("10-x.conflist")) {
 				t.Errorf("a pinned conflist names the auto choice:\n%s", out)
+			}
+		})
+	}
+}
+
+// The cluster network is chosen, and meta-cni's own conf skipped, by what
+// libcni runs from the same bytes, not by encoding/json's case-insensitive
+// reading, which took a "Plugins" key for the plugin list.
+func TestClusterConfIsReadAsLibcniReadsIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf string
+		own        bool
+		caps       map[string]bool
+	}{
+		{name: "Plugins does not hide a meta-cni list", own: true,
+			conf: `{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"meta-cni"}],"Plugins":[{"type":"bridge"}]}`},
+		{name: "Plugins does not make a bridge list meta-cni's", caps: map[string]bool{},
+			conf: `{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"bridge"}],"Plugins":[{"type":"meta-cni"}]}`},
+		// libcni decodes both keys into one map, so their entries add up.
+		{name: "capabilities and Capabilities both count", caps: map[string]bool{"portMappings": true, "bandwidth": true},
+			conf: `{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"portmap","capabilities":{"portMappings":true},"Capabilities":{"bandwidth":true}}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "10-x.conflist")
+			writeFile(t, path, tc.conf, 0o644)
+			caps, own, err := readClusterConf(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, err := libcni.ConfListFromBytes([]byte(tc.conf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			libOwn, libCaps := false, map[string]bool{}
+			for _, p := range list.Plugins {
+				libOwn = libOwn || p.Network.Type == pluginType
+				for k, v := range p.Network.Capabilities {
+					if v {
+						libCaps[k] = true
+					}
+				}
+			}
+			if own != libOwn || own != tc.own {
+				t.Errorf("own %v, libcni runs meta-cni %v, want %v", own, libOwn, tc.own)
+			}
+			if !own && (!maps.Equal(caps, libCaps) || !maps.Equal(caps, tc.caps)) {
+				t.Errorf("capabilities %v, libcni's %v, want %v", caps, libCaps, tc.caps)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unicode/utf8"
 
 	"github.com/containernetworking/cni/libcni"
 
@@ -97,6 +98,9 @@ func rewriteConflist(file string, data []byte, in conflistInputs) ([]byte, bool,
 			if cluster == nil {
 				// A placeholder of a valid form, so the rest is checked now.
 				cluster = &clusterConf{}
+			}
+			if !utf8.ValidString(cluster.name) {
+				return nil, false, bad(fmt.Sprintf("plugins[%d].clusterNetwork", i), "conf file name %q is not valid UTF-8, so JSON cannot name it", cluster.name)
 			}
 			if err := withClusterConf(p, in.hostConfDir, cluster); err != nil {
 				return nil, false, bad(fmt.Sprintf("plugins[%d].capabilities", i), "%v", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -215,23 +216,23 @@ func (d *Daemon) attachmentCounts() attachmentCounts {
 }
 
 // hostRouteModes are the modes of the host-route plugins in a recorded
-// conflist, read as host-route itself reads its config: no mode is veth.
+// conflist, read as libcni runs it and host-route reads its config: no mode
+// is veth.
 func hostRouteModes(conflist []byte) []routing.Mode {
-	var list struct {
-		Plugins []struct {
-			Type string `json:"type"`
-			Mode string `json:"mode"`
-		} `json:"plugins"`
-	}
-	if json.Unmarshal(conflist, &list) != nil {
+	list, err := libcni.ConfListFromBytes(conflist)
+	if err != nil {
 		return nil
 	}
 	var out []routing.Mode
 	for _, p := range list.Plugins {
-		if p.Type != "host-route" {
+		if p.Network.Type != "host-route" {
 			continue
 		}
-		m := routing.Mode(p.Mode)
+		var conf struct {
+			Mode string `json:"mode"`
+		}
+		_ = json.Unmarshal(p.Bytes, &conf)
+		m := routing.Mode(conf.Mode)
 		if m == "" {
 			m = routing.ModeVeth
 		}

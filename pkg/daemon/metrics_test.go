@@ -5,16 +5,19 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/pkg/delegate"
 	"github.com/meta-cni/meta-cni/pkg/release"
+	"github.com/meta-cni/meta-cni/pkg/routing"
 )
 
 func scrape(t *testing.T, d *Daemon, path string) (int, string) {
@@ -45,8 +48,9 @@ func TestMetricsReportInstallTokenAndAttachments(t *testing.T) {
 
 	store := delegate.RecordStore{Dir: filepath.Join(f.cfg.CacheDir, "attachments")}
 	odd := `file:/etc/cni/net.d/a"b\c.conf`
-	veth := `{"plugins":[{"type":"macvlan"},{"type":"host-route"}]}`
-	bridge := `{"plugins":[{"type":"macvlan"},{"type":"host-route","mode":"macvlan-bridge"}]}`
+	// Records hold conflists as Build writes them: named and versioned.
+	veth := `{"cniVersion":"1.0.0","name":"macvlan-conf","plugins":[{"type":"macvlan"},{"type":"host-route"}]}`
+	bridge := `{"cniVersion":"1.0.0","name":"macvlan-conf","plugins":[{"type":"macvlan"},{"type":"host-route","mode":"macvlan-bridge"}]}`
 	for id, networks := range map[string][][2]string{
 		"c1": {{"kube-system/cbr0", `{}`}, {"default/macvlan-conf", veth}},
 		"c2": {{"kube-system/cbr0", `{}`}, {"default/macvlan-conf", veth}, {"ns1/net-a", bridge}},
@@ -145,5 +149,53 @@ func TestMetricFamiliesDeclareEverySeriesTheDaemonExports(t *testing.T) {
 	}
 	if problems, err := testutil.GatherAndLint(f.d.registry); err != nil || len(problems) > 0 {
 		t.Errorf("promlint: %v %+v", err, problems)
+	}
+}
+
+// The host-route gauge counts the host-route plugins libcni runs from a
+// record's conflist, in the mode host-route reads from the same bytes.
+func TestHostRouteModesAreWhatLibcniRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name, conflist string
+		want           []routing.Mode
+	}{
+		{"a chain with host-route", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"macvlan"},{"type":"host-route","mode":"macvlan-bridge"}]}`,
+			[]routing.Mode{routing.ModeMacvlanBridge}},
+		{"no mode is veth", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"host-route"}]}`, []routing.Mode{routing.ModeVeth}},
+		{"a Plugins key runs nothing", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"macvlan"}],"Plugins":[{"type":"host-route"}]}`, nil},
+		{"mode beside Mode", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"host-route","mode":"macvlan-bridge","Mode":"veth"}]}`,
+			[]routing.Mode{routing.ModeMacvlanBridge}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := hostRouteModes([]byte(tc.conflist))
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("modes %v, want %v", got, tc.want)
+			}
+			// host-route's own parse of each plugin libcni would run.
+			list, err := libcni.ConfListFromBytes([]byte(tc.conflist))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ran []routing.Mode
+			for _, p := range list.Plugins {
+				if p.Network.Type != "host-route" {
+					continue
+				}
+				conf, err := libcni.InjectConf(p, map[string]any{"name": list.Name, "cniVersion": list.CNIVersion,
+					"prevResult": map[string]any{"cniVersion": "1.0.0", "ips": []any{map[string]any{"address": "10.0.0.5/24"}}},
+					"hostIPs":    []string{"10.0.0.1"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := routing.ParseConfig(conf.Bytes)
+				if err != nil {
+					t.Fatalf("host-route refuses %s: %v", conf.Bytes, err)
+				}
+				ran = append(ran, c.Mode)
+			}
+			if !slices.Equal(got, ran) {
+				t.Errorf("counted %v, host-route runs %v", got, ran)
+			}
+		})
 	}
 }

@@ -10,11 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadclient "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meta-cni/meta-cni/pkg/delegate"
 	"github.com/meta-cni/meta-cni/pkg/ipam"
 )
 
@@ -70,7 +74,7 @@ func (c *PoolCounter) Count(ctx context.Context) ([]PoolSample, error) {
 	var errs []error
 	for _, nad := range nads {
 		pool := nad.Namespace + "/" + nad.Name
-		confs, err := etcdIPAMConfs(nad.Spec.Config)
+		confs, err := etcdIPAMConfs(nad.Name, nad.Spec.Config)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("NetworkAttachmentDefinition %s: %w", pool, err))
 			continue
@@ -129,42 +133,33 @@ func (c *PoolCounter) run(ctx context.Context) {
 	}
 }
 
-// etcdIPAMConfs finds the etcd-ipam blocks of a NAD's config (a conf or a
-// conflist) and returns each as the network config etcd-ipam is given. An
-// empty config names a file on the nodes, which the daemon does not read.
-func etcdIPAMConfs(config string) ([][]byte, error) {
+// etcdIPAMConfs finds the plugins of a NAD's config (a conf or a conflist)
+// whose IPAM is etcd-ipam, and returns each plugin's config as etcd-ipam is
+// given it. It reads the config as an ADD runs it (delegate.Plugins, then
+// the ipam type as the main plugin's types.NetConf reads it), so it counts
+// what will run: encoding/json alone took a "Plugins" key for the list that
+// libcni ignores. An empty config names a file on the nodes, which the
+// daemon does not read. name is the NAD's, the list's name when it has none.
+func etcdIPAMConfs(name, config string) ([][]byte, error) {
 	if config == "" {
 		return nil, nil
 	}
-	type plugin struct {
-		IPAM json.RawMessage `json:"ipam"`
-	}
-	var top struct {
-		plugin
-		CNIVersion string   `json:"cniVersion"`
-		Name       string   `json:"name"`
-		Plugins    []plugin `json:"plugins"`
-	}
-	if err := json.Unmarshal([]byte(config), &top); err != nil {
+	list, err := delegate.Plugins(name, name, []byte(config), version.Current())
+	if err != nil {
 		return nil, fmt.Errorf("spec.config: %w", err)
 	}
-	plugins := top.Plugins
-	if plugins == nil {
-		plugins = []plugin{top.plugin}
-	}
 	var out [][]byte
-	for _, p := range plugins {
-		var kind struct {
-			Type string `json:"type"`
-		}
-		if len(p.IPAM) == 0 || json.Unmarshal(p.IPAM, &kind) != nil || kind.Type != "etcd-ipam" {
+	for _, p := range list.Plugins {
+		var conf types.NetConf
+		if json.Unmarshal(p.Bytes, &conf) != nil || conf.IPAM.Type != "etcd-ipam" {
 			continue
 		}
-		conf, err := json.Marshal(map[string]any{"cniVersion": top.CNIVersion, "name": top.Name, "ipam": p.IPAM})
+		// libcni injects these into each plugin's stdin.
+		injected, err := libcni.InjectConf(p, map[string]any{"name": list.Name, "cniVersion": list.CNIVersion})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("spec.config: %w", err)
 		}
-		out = append(out, conf)
+		out = append(out, injected.Bytes)
 	}
 	return out, nil
 }

@@ -31,7 +31,7 @@ func TestEtcdIPAMConfsFindsEachEtcdIPAMBlockOfAConfOrConflist(t *testing.T) {
 		{name: "not JSON", config: `{"cniVersion":`, wantErr: "spec.config"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := etcdIPAMConfs(tc.config)
+			got, err := etcdIPAMConfs("nad", tc.config)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want it to name %s", err, tc.wantErr)
@@ -50,6 +50,51 @@ func TestEtcdIPAMConfsFindsEachEtcdIPAMBlockOfAConfOrConflist(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The pool count counts the etcd-ipam plugins libcni runs from the same
+// bytes: encoding/json alone read "Plugins" as the plugin list, so a NAD
+// could hide a pool from the count or show one that never runs.
+func TestEtcdIPAMConfsCountWhatLibcniRuns(t *testing.T) {
+	const etcdIPAM = `{"type":"macvlan","ipam":{"type":"etcd-ipam","subnet":"10.9.0.0/24","etcd":{"endpoints":["https://127.0.0.1:2379"]}}}`
+	for _, tc := range []struct {
+		name, config string
+		want         int
+	}{
+		{"a single conf beside a Plugins list", `{"cniVersion":"1.0.0","name":"m","type":"bridge","Plugins":[` + etcdIPAM + `]}`, 0},
+		{"a plugins list beside an empty Plugins", `{"cniVersion":"1.0.0","name":"m","plugins":[` + etcdIPAM + `],"Plugins":[]}`, 1},
+		{"the last of two plugins keys", `{"cniVersion":"1.0.0","name":"m","plugins":[` + etcdIPAM + `],"plugins":[{"type":"bridge"}]}`, 0},
+		{"ipam beside IPAM", `{"cniVersion":"1.0.0","name":"m","plugins":[{"type":"macvlan","ipam":{"type":"etcd-ipam","subnet":"10.9.0.0/24","etcd":{"endpoints":["https://127.0.0.1:2379"]}},"IPAM":{"type":"host-local"}}]}`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			confs, err := etcdIPAMConfs("m", tc.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			libcniCount, ok := libcniEtcdIPAMCount([]byte(tc.config), "m")
+			if !ok || len(confs) != libcniCount || len(confs) != tc.want {
+				t.Fatalf("counted %d etcd-ipam plugins, libcni runs %d (ok %v), want %d", len(confs), libcniCount, ok, tc.want)
+			}
+			for _, c := range confs {
+				if _, err := ipam.ParseConfig(c, ""); err != nil {
+					t.Errorf("etcd-ipam refuses the conf it would be given: %v\n%s", err, c)
+				}
+			}
+		})
+	}
+}
+
+// A NAD whose config names no network is counted under the name meta-cni
+// gives it on ADD: the NAD's.
+func TestEtcdIPAMConfsNameAnUnnamedConfigAfterTheNAD(t *testing.T) {
+	confs, err := etcdIPAMConfs("macvlan-conf", `{"cniVersion":"1.0.0","type":"macvlan","ipam":{"type":"etcd-ipam","subnet":"10.9.0.0/24","etcd":{"endpoints":["https://127.0.0.1:2379"]}}}`)
+	if err != nil || len(confs) != 1 {
+		t.Fatalf("confs %s, err %v", confs, err)
+	}
+	cfg, err := ipam.ParseConfig(confs[0], "")
+	if err != nil || cfg.Name != "macvlan-conf" {
+		t.Fatalf("config %+v, err %v; want it named after the NAD", cfg, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/version"
 )
 
@@ -116,6 +117,9 @@ func Build(network, defaultName, ifName string, config []byte, cniVersion string
 	if err != nil {
 		return nil, fmt.Errorf("encode delegate config of network %s: %w", network, err)
 	}
+	if err := libcniLoads(network, out); err != nil {
+		return nil, err
+	}
 	return &Delegate{
 		Network:        network,
 		Name:           name,
@@ -125,6 +129,30 @@ func Build(network, defaultName, ifName string, config []byte, cniVersion string
 		AddArgs:        req.addArgs(),
 		Gateways:       req.Gateways,
 	}, nil
+}
+
+// libcniLoads refuses, as invalid config naming the field, a built list
+// libcni would refuse on every ADD (a plugin's "name" that is a number, a
+// "disableCheck" of "maybe"), which would otherwise fail later as a
+// delegate failure rather than the config error it is.
+func libcniLoads(network string, conflist []byte) error {
+	var list map[string]json.RawMessage
+	var plugins []json.RawMessage
+	if err := json.Unmarshal(conflist, &list); err != nil {
+		return fmt.Errorf("decode delegate config of network %s: %w", network, err)
+	}
+	if err := json.Unmarshal(list["plugins"], &plugins); err != nil {
+		return fmt.Errorf("decode delegate config of network %s: %w", network, err)
+	}
+	for i, p := range plugins {
+		if _, err := libcni.ConfFromBytes(p); err != nil {
+			return &BuildError{network, fmt.Sprintf("plugins[%d]", i), err.Error()}
+		}
+	}
+	if _, err := libcni.ConfListFromBytes(conflist); err != nil {
+		return &BuildError{network, "config", err.Error()}
+	}
+	return nil
 }
 
 // asConfList returns top itself when it is a conflist, or wraps a single

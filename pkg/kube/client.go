@@ -91,7 +91,16 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 	if err != nil {
 		return &UnreachableError{Op: method + " " + path, Err: err}
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	return decodeResponse(resp.StatusCode, data, method, path, gr, name, out)
+}
+
+// decodeResponse turns an answer of the API server (or of the node API,
+// which forwards it) into out or an error. A non-2xx answer is always an
+// *apierrors.StatusError: the body's Status when it is a failure, as
+// client-go reads it, else one made from the HTTP code, so a 503 or a 429
+// whose body is not a failure Status still reads as "try later".
+func decodeResponse(code int, data []byte, method, path string, gr schema.GroupResource, name string, out any) error {
+	if code >= 200 && code < 300 {
 		if out == nil {
 			return nil
 		}
@@ -101,10 +110,13 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 		return nil
 	}
 	var status metav1.Status
-	if json.Unmarshal(data, &status) == nil && status.Kind == "Status" {
+	if json.Unmarshal(data, &status) == nil && status.Status == metav1.StatusFailure {
+		if status.Code == 0 {
+			status.Code = int32(code)
+		}
 		return &apierrors.StatusError{ErrStatus: status}
 	}
-	return apierrors.NewGenericServerResponse(resp.StatusCode, method, gr, name, strings.TrimSpace(string(data)), 0, false)
+	return apierrors.NewGenericServerResponse(code, method, gr, name, strings.TrimSpace(string(data)), 0, false)
 }
 
 // UnreachableError means the API server could not be reached or did not

@@ -149,3 +149,22 @@ func TestSetPodAnnotationSendsAMergePatchToPodStatus(t *testing.T) {
 		t.Fatalf("%s %s (%s) %v", method, path, ctype, body)
 	}
 }
+
+// A 503, 429 or 504 whose body is not a failure Status (a proxy's, or a
+// "Success" Status) still reads as "try later", as client-go reads it:
+// taking any kind Status body made it a StatusError with code 0.
+func TestATryLaterAnswerWithoutAFailureStatusReadsAsUnreachable(t *testing.T) {
+	for _, body := range []string{`{"kind":"Status","apiVersion":"v1","status":"Success"}`, `{"kind":"Status"}`, `upstream timed out`} {
+		for _, code := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusGatewayTimeout} {
+			err := decodeResponse(code, []byte(body), "GET", "/api/v1/namespaces/ns/pods/p", podsResource, "p", &Pod{})
+			if !IsUnreachable(err) {
+				t.Errorf("%d %s: %v is not unreachable", code, body, err)
+			}
+		}
+	}
+	// A failure Status without a code takes the HTTP one.
+	err := decodeResponse(http.StatusNotFound, []byte(`{"kind":"Status","status":"Failure","message":"gone"}`), "GET", "/p", podsResource, "p", &Pod{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("404 with a code-less failure Status: %v is not NotFound", err)
+	}
+}

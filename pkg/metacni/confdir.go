@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/meta-cni/meta-cni/pkg/delegate"
 )
 
 // confDir indexes the network configs in a directory by their name. It
@@ -63,24 +67,27 @@ func confPaths(dir string) []string {
 }
 
 // readConf reads a network config; own says it is meta-cni's own conf,
-// which lives in the same directories and must never be delegated to.
+// which lives in the same directories and must never be delegated to: any
+// of the plugins an ADD would run from it is meta-cni. A config Build
+// refuses runs nothing, so it is indexed and refused when used.
 func readConf(path string) (f confFile, own bool, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return confFile{}, false, err
 	}
-	var head struct {
-		Name    string `json:"name"`
-		Type    string `json:"type"`
-		Plugins []struct {
-			Type string `json:"type"`
-		} `json:"plugins"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
+	// The name as Build and libcni read it: an exact key of an object.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
 		return confFile{}, false, err
 	}
-	own = head.Type == "meta-cni" || (len(head.Plugins) > 0 && head.Plugins[0].Type == "meta-cni")
-	return confFile{path: path, data: data, name: head.Name}, own, nil
+	var name string
+	_ = json.Unmarshal(top["name"], &name)
+	if list, err := delegate.Plugins("file:"+path, "conf", data, version.Current()); err == nil {
+		for _, p := range list.Plugins {
+			own = own || p.Network.Type == "meta-cni"
+		}
+	}
+	return confFile{path: path, data: data, name: name}, own, nil
 }
 
 // dirSource is a network given as a directory: its first config in name

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -29,15 +30,9 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 }
 
 func (p *Plugin) gc(ctx context.Context, inv *invocation) error {
-	var gcConf struct {
-		Valid []types.GCAttachment `json:"cni.dev/valid-attachments"`
-	}
-	if err := json.Unmarshal(inv.args.StdinData, &gcConf); err != nil {
-		return &config.FieldError{Field: "cni.dev/valid-attachments", Reason: err.Error()}
-	}
-	valid := map[types.GCAttachment]bool{}
-	for _, a := range gcConf.Valid {
-		valid[a] = true
+	valid, err := validAttachments(inv.args.StdinData)
+	if err != nil {
+		return err
 	}
 	store := inv.store()
 	records, listErr := store.List()
@@ -79,4 +74,35 @@ func (p *Plugin) gc(ctx context.Context, inv *invocation) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validAttachmentsKey is the GC config key libcni writes the runtime's
+// live attachments under (CNI spec 1.1).
+const validAttachmentsKey = "cni.dev/valid-attachments"
+
+// validAttachments reads the attachments a GC must keep from its stdin, by
+// the exact key libcni writes. A null list keeps none: libcni sends null
+// for a runtime with no live attachment. A missing key is refused: read as
+// "none is valid", it would delete the networks of every pod on the node.
+func validAttachments(stdin []byte) (map[types.GCAttachment]bool, error) {
+	bad := func(reason string) error {
+		return &config.FieldError{Field: validAttachmentsKey, Reason: reason}
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(stdin, &top); err != nil || top == nil {
+		return nil, bad("the GC config is not a JSON object")
+	}
+	raw, ok := top[validAttachmentsKey]
+	if !ok {
+		return nil, bad("missing: a GC must list the attachments to keep (an empty list keeps none)")
+	}
+	var list []types.GCAttachment
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, bad(fmt.Sprintf("must be a list of {containerID, ifname} objects: %v", err))
+	}
+	valid := make(map[types.GCAttachment]bool, len(list))
+	for _, a := range list {
+		valid[a] = true
+	}
+	return valid, nil
 }
