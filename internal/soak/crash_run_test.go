@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meta-cni/meta-cni/internal/testenv"
 	"github.com/meta-cni/meta-cni/pkg/routing"
 )
 
@@ -126,13 +125,7 @@ func (r *crashRun) close(t *testing.T, pods []*podRun, add *phase) {
 	_, dups, leaks := requireClean(t, c, pods, "after the pods' deletion")
 	res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 
-	lat, waits := testenv.Latencies(add.Latencies), testenv.Latencies(add.PodNetwork)
-	if add.Wall > 0 {
-		res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
-	}
-	res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
-	res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
-	res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+	res.setLatencies(add, del)
 	res.AgentPeakRSSMB = agentPeakRSS(c)
 	t.Logf("%s: %d pods, retries %d, errors %v", res.Scenario, len(pods), res.Retries, res.Errors)
 	saveResult(*res)

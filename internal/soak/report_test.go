@@ -3,6 +3,7 @@ package soak
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWriteResultsReplacesOnlyTheScenariosRunAgain(t *testing.T) {
@@ -63,5 +64,31 @@ func TestTablesPutTheReferenceBesideMetaCNIAndMarkItsAbsence(t *testing.T) {
 	}
 	if strings.Index(out, "### churn/exact") > strings.Index(out, "### full-pool") {
 		t.Errorf("scenarios out of order:\n%s", out)
+	}
+}
+
+func TestSetLatenciesRatesTheFirstPhaseAndTakesPercentilesOverAll(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	fill := &phase{Latencies: ms(100, 200, 300, 400), PodNetwork: ms(100, 200, 300, 10400), Wall: 2 * time.Second}
+	resume := &phase{Latencies: ms(900), PodNetwork: ms(900)}
+	del := &phase{Latencies: ms(50, 60, 70)}
+	var r Result
+	r.setLatencies(fill, del, resume)
+	if r.AddsPerSecond != 2 || r.AddP50Ms != 300 || r.AddP95Ms != 400 || r.PodNetworkP50Ms != 300 || r.PodNetworkP95Ms != 900 || r.DelP50Ms != 60 {
+		t.Errorf("figures %+v", r)
+	}
+	if len(fill.Latencies) != 4 {
+		t.Errorf("the rated phase changed: %v", fill.Latencies)
+	}
+	var none Result
+	none.setLatencies(&phase{}, &phase{})
+	if none.AddsPerSecond != 0 || none.AddP95Ms != 0 {
+		t.Errorf("a phase that never ran: %+v", none)
 	}
 }

@@ -127,12 +127,7 @@ func TestBadInputGetsCleanErrorsAndLeavesNothing(t *testing.T) {
 		if panics > 0 {
 			report("%d lines of the plugins' logs show a panic; first %v", panics, first)
 		}
-		lat := testenv.Latencies(add.Latencies)
-		res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
-		res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
-		res.PodNetworkP50Ms = testenv.Latencies(add.PodNetwork).Percentile(0.50)
-		res.PodNetworkP95Ms = testenv.Latencies(add.PodNetwork).Percentile(0.95)
-		res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+		res.setLatencies(add, del)
 		res.AgentPeakRSSMB = agentPeakRSS(c)
 		for _, k := range res.Kinds {
 			t.Logf("%s (want %s): %d inputs, %v; unclean %d, panics %d, left behind %d, DEL errors %v",

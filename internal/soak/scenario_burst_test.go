@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
 // Scenario 6: a node boots with all of its pods to start, and the kubelet
@@ -98,12 +96,7 @@ func TestBurstAfterRebootKeepsTheDaemonUnderItsChartMemoryLimit(t *testing.T) {
 		_, dups, leaks = requireClean(t, c, pods, "all deleted")
 		res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 
-		lat := testenv.Latencies(add.Latencies)
-		res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
-		res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
-		waits := testenv.Latencies(add.PodNetwork)
-		res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
-		res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+		res.setLatencies(add, del)
 		t.Logf("burst-after-reboot: %d ADDs at once on %s in %s, p50 %.0f ms p95 %.0f ms, %d retries, agent peak RSS %.1f MiB",
 			size, n.name, add.Wall, res.AddP50Ms, res.AddP95Ms, res.Retries, peak)
 		saveResult(res)

@@ -131,11 +131,7 @@ func etcdFaultPhase(t *testing.T, c *cluster, name string, n int, down time.Dura
 	res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 	res.ConvergeMs = max(res.ConvergeMs, float64(took.Milliseconds()))
 
-	lat, waits := testenv.Latencies(add.Latencies), testenv.Latencies(add.PodNetwork)
-	res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
-	res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
-	res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
-	res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+	res.setLatencies(add, del)
 	res.AgentPeakRSSMB = agentPeakRSS(c)
 	t.Logf("etcd-fault/%s: %s down %.1fs; ADDs during it %v, failed p50 %.0f ms p95 %.0f ms; first success of an ADD started after the kill %.1fs after it; errors %v; converged within %.1fs",
 		name, what, res.FaultMs/1000, res.FaultAdds, res.FaultFailP50Ms, res.FaultFailP95Ms, res.FailedForMs/1000, res.Errors, res.ConvergeMs/1000)

@@ -3,8 +3,6 @@ package soak
 import (
 	"context"
 	"testing"
-
-	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
 // Scenario 7: more pods than the pool has addresses. The pool fills, every
@@ -95,12 +93,7 @@ func TestFullPoolRefusesWithCode100AndResumesAfterDeletes(t *testing.T) {
 		res.ConvergeMs = max(res.ConvergeMs, float64(took.Milliseconds()))
 		res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 
-		lat := testenv.Latencies(append(add.Latencies, resume.Latencies...))
-		waits := testenv.Latencies(append(add.PodNetwork, resume.PodNetwork...))
-		res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
-		res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
-		res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
-		res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+		res.setLatencies(add, del, resume)
 		res.AgentPeakRSSMB = agentPeakRSS(c)
 		saveResult(res)
 	})

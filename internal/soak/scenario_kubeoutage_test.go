@@ -132,12 +132,7 @@ func TestLostAPIServerFailsADDsFastAndDELsFromTheRecord(t *testing.T) {
 		res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 		res.ConvergeMs = max(res.ConvergeMs, float64(took.Milliseconds()))
 
-		lat := testenv.Latencies(append(add.Latencies, retry.Latencies...))
-		waits := testenv.Latencies(append(add.PodNetwork, retry.PodNetwork...))
-		res.AddsPerSecond = float64(len(add.Latencies)) / add.Wall.Seconds()
-		res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
-		res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
-		res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+		res.setLatencies(add, del, retry)
 		res.AgentPeakRSSMB = agentPeakRSS(c)
 		t.Logf("kube-outage: down %.1fs; ADDs during it %v, failed p50 %.0f ms p95 %.0f ms; DELs during it %v; errors %v; converged within %.1fs",
 			res.FaultMs/1000, res.FaultAdds, res.FaultFailP50Ms, res.FaultFailP95Ms, res.FaultDels, res.Errors, res.ConvergeMs/1000)

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/meta-cni/meta-cni/internal/testenv"
 )
 
 // Scenario 5: a node with running pods loses power, so none of them gets a
@@ -131,12 +129,7 @@ func TestNodeRebootWithoutDelReleasesTheOldSandboxesByGC(t *testing.T) {
 		_, dups, leaks = requireClean(t, c, pods, "all deleted")
 		res.Duplicates, res.Leaks = res.Duplicates+dups, res.Leaks+leaks
 
-		lat := testenv.Latencies(recreate.Latencies)
-		res.AddsPerSecond = float64(len(recreate.Latencies)) / recreate.Wall.Seconds()
-		res.AddP50Ms, res.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
-		waits := testenv.Latencies(recreate.PodNetwork)
-		res.PodNetworkP50Ms, res.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
-		res.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+		res.setLatencies(recreate, del)
 		res.AgentPeakRSSMB = agentPeakRSS(c)
 		saveResult(res)
 	})

@@ -257,6 +257,23 @@ func (r *Result) addPhase(ph *phase, isAdd bool) {
 	r.Dels += ph.Ops
 }
 
+// setLatencies sets the ADD and DEL figures: ADDs/s from rate's
+// successful ADDs over its wall, the ADD and pod-network percentiles over
+// rate and more together, the DEL p50 from del.
+func (r *Result) setLatencies(rate, del *phase, more ...*phase) {
+	lat := append(testenv.Latencies(nil), rate.Latencies...)
+	waits := append(testenv.Latencies(nil), rate.PodNetwork...)
+	for _, ph := range more {
+		lat, waits = append(lat, ph.Latencies...), append(waits, ph.PodNetwork...)
+	}
+	if rate.Wall > 0 {
+		r.AddsPerSecond = float64(len(rate.Latencies)) / rate.Wall.Seconds()
+	}
+	r.AddP50Ms, r.AddP95Ms = lat.Percentile(0.50), lat.Percentile(0.95)
+	r.PodNetworkP50Ms, r.PodNetworkP95Ms = waits.Percentile(0.50), waits.Percentile(0.95)
+	r.DelP50Ms = testenv.Latencies(del.Latencies).Percentile(0.50)
+}
+
 func saveResult(r Result) {
 	resultsMu.Lock()
 	defer resultsMu.Unlock()
