@@ -178,3 +178,21 @@ func tail(path string) string {
 	}
 	return string(b)
 }
+
+// EtcdProposals is how many raft proposals the cluster has committed, read
+// from the first member that answers /metrics: every write, including a
+// transaction whose guard failed.
+func EtcdProposals(c *EtcdCluster) (int64, error) {
+	var lastErr error
+	for _, m := range c.Members {
+		n, err := MetricValue(Scrape(m.ClientURL+"/metrics"), "etcd_server_proposals_committed_total")
+		if err == nil && n >= 0 {
+			return int64(n), nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s/metrics has no etcd_server_proposals_committed_total", m.ClientURL)
+		}
+		lastErr = err
+	}
+	return 0, lastErr
+}

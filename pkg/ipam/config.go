@@ -19,10 +19,14 @@ import (
 // key and a cursor per set, plus the owner, in one transaction.
 const MaxRangeSets = 32
 
-// Default timeouts; together they stay under the 10 s a runtime tolerates.
+// Default timeouts. The kubelet gives a sandbox's whole network set-up 2
+// minutes (--runtime-request-timeout), and a failed ADD costs the pod a
+// back-off of 10 s or more; 15 s rides out a saturated node or an etcd
+// election (whose own proposals give up after about 7 s) instead of failing
+// work that would have finished. An unreachable etcd still fails at once.
 const (
 	DefaultDialTimeout    = 2 * time.Second
-	DefaultRequestTimeout = 5 * time.Second
+	DefaultRequestTimeout = 15 * time.Second
 )
 
 // Config is an etcd-ipam config after parsing and checking.

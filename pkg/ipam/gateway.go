@@ -189,28 +189,63 @@ func (g *gateway) Txn(ctx context.Context, cmps []Cmp, then, els []Op) (*TxnResp
 	if err != nil {
 		return nil, fmt.Errorf("encode etcd transaction: %w", err)
 	}
-	start := g.prefer.Load()
+	return g.hedge(ctx, body)
+}
+
+// answer is one member's reply to a transaction.
+type answer struct {
+	idx  int
+	resp *TxnResponse
+	err  error
+}
+
+// hedge sends body to the member that answered last. When that member
+// refuses or fails, the next one is asked at once; when it has not answered
+// within perTry, the next one is asked too, and the first answer wins. A
+// member that is only slow (every member is, on a saturated machine) thus
+// keeps its request: cancelling it to start over elsewhere would only add
+// load and could never finish. A write sent twice is safe, as its
+// create-only guards let one commit at most.
+func (g *gateway) hedge(ctx context.Context, body []byte) (*TxnResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := int(g.prefer.Load())
+	answers := make(chan answer, len(g.urls))
+	asked, pending := 0, 0
+	ask := func() {
+		idx := (start + asked) % len(g.urls)
+		asked, pending = asked+1, pending+1
+		go func() {
+			resp, err := g.post(ctx, g.urls[idx], body)
+			answers <- answer{idx, resp, err}
+		}()
+	}
+	ask()
 	var lastErr error
-	for i := 0; i < len(g.urls); i++ {
-		idx := (int(start) + i) % len(g.urls)
-		tryCtx, cancel := ctx, context.CancelFunc(func() {})
-		if len(g.urls) > 1 && g.perTry > 0 {
-			tryCtx, cancel = context.WithTimeout(ctx, g.perTry)
+	// Every request ends by ctx's deadline at the latest, and answers.
+	for pending > 0 {
+		slow := time.NewTimer(g.perTry)
+		if asked == len(g.urls) || g.perTry <= 0 {
+			slow.Stop()
 		}
-		resp, err := g.post(tryCtx, g.urls[idx], body)
-		cancel()
-		if err == nil {
-			g.prefer.Store(uint32(idx))
-			return resp, nil
-		}
-		lastErr = err
-		var ee *EtcdError
-		if ctx.Err() != nil || (errors.As(err, &ee) && !retryOnOther(ee)) {
-			return nil, err
-		}
-		var ng *NoGatewayError
-		if errors.As(err, &ng) && i == len(g.urls)-1 {
-			return nil, err
+		select {
+		case a := <-answers:
+			slow.Stop()
+			pending--
+			if a.err == nil {
+				g.prefer.Store(uint32(a.idx))
+				return a.resp, nil
+			}
+			lastErr = a.err
+			var ee *EtcdError
+			if ctx.Err() != nil || (errors.As(a.err, &ee) && !retryOnOther(ee)) {
+				return nil, a.err
+			}
+			if asked < len(g.urls) {
+				ask()
+			}
+		case <-slow.C:
+			ask()
 		}
 	}
 	return nil, lastErr

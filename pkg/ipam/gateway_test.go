@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,6 +76,69 @@ func TestAnUnreachableOrHungMemberIsSkipped(t *testing.T) {
 				t.Fatalf("allocate with a %s member first took %s", name, took)
 			}
 		})
+	}
+}
+
+// slowEndpoint answers as the etcd member behind it does, but only after
+// delay: a member of a saturated cluster.
+func slowEndpoint(t *testing.T, member string, delay time.Duration) string {
+	t.Helper()
+	target, err := url.Parse(member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Members that all answer more slowly than the wait before the next one is
+// asked still serve the request: a slow member keeps its request while
+// another is asked too, and a guarded write sent to both commits once.
+// Cutting each attempt off at its share of the timeout instead (a third, as
+// before) failed every request on a saturated cluster, as in issue 10's
+// churn under load.
+func TestSlowMembersAreNotAbandoned(t *testing.T) {
+	c := testenv.StartEtcdClusterRetry(t, 1, nil)
+	const delay, timeout = 1500 * time.Millisecond, 3 * time.Second
+	if hedgeAfter(timeout) >= delay || timeout/3 >= delay {
+		t.Fatalf("the members must answer later than the hedge (%s) and a third of the timeout, have %s", hedgeAfter(timeout), delay)
+	}
+	e, err := Connect(EtcdConfig{
+		Endpoints:      []string{slowEndpoint(t, c.Endpoints()[0], delay), slowEndpoint(t, c.Endpoints()[0], delay)},
+		DialTimeout:    time.Second,
+		RequestTimeout: timeout,
+		Prefix:         "/test/slow",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const key = "/test/slow/k"
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := e.kv.Txn(ctx, []Cmp{CreateIs(key, 0)}, []Op{Put(key, "v")}, []Op{Get(key)})
+	if err != nil {
+		t.Fatalf("a write through members answering after %s each, %s allowed: %v", delay, timeout, err)
+	}
+	if !resp.Succeeded {
+		t.Fatalf("the write's guard failed on its first commit")
+	}
+	if took := time.Since(start); took > delay+time.Second {
+		t.Fatalf("the write took %s through members answering after %s", took, delay)
+	}
+	direct, _ := testStore(t, c)
+	got, err := direct.KV.Txn(ctxT(t), nil, []Op{Get(key)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kvs := got.Responses[0].Kvs; len(kvs) != 1 || kvs[0].ModRevision != kvs[0].CreateRevision {
+		t.Fatalf("the key should be written once, etcd has %+v", kvs)
 	}
 }
 

@@ -56,3 +56,33 @@ func TestConcurrentProcessesKeepNextFitOrder(t *testing.T) {
 		}
 	}
 }
+
+// A lost race counts how many of the addresses the ADD saw free were taken
+// meanwhile: the size of the crowd it is in, which decides whether its
+// retry keeps address order or spreads.
+func TestALostRaceMeasuresItsCrowd(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	w := Window{First: a("10.0.0.1"), Last: a("10.0.0.8")}
+	for _, tc := range []struct {
+		name       string
+		seen, free []netip.Addr
+		want       int
+	}{
+		{"only the address tried", []netip.Addr{a("10.0.0.1"), a("10.0.0.2")}, []netip.Addr{a("10.0.0.2"), a("10.0.0.3")}, 1},
+		{"nobody else", []netip.Addr{a("10.0.0.1"), a("10.0.0.2")}, []netip.Addr{a("10.0.0.1"), a("10.0.0.2")}, 0},
+		{"a crowd took them all", []netip.Addr{a("10.0.0.1"), a("10.0.0.2"), a("10.0.0.3"), a("10.0.0.4"), a("10.0.0.5"), a("10.0.0.6"), a("10.0.0.7"), a("10.0.0.8")}, nil, 8},
+		{"candidates past the window do not count", []netip.Addr{a("10.0.0.7"), a("10.0.0.8"), a("10.0.0.9"), a("10.0.0.10")}, nil, 2},
+	} {
+		if got := takenSince(tc.seen, tc.free, w); got != tc.want {
+			t.Errorf("%s: takenSince = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	p := &pick{addr: a("10.0.0.3"), cands: []netip.Addr{a("10.0.0.4")}}
+	if got := p.seenFree(); !slices.Equal(got, []netip.Addr{a("10.0.0.3"), a("10.0.0.4")}) {
+		t.Errorf("from the cursor, seen free = %v, want the address tried and the candidates after it", got)
+	}
+	p.free = []netip.Addr{a("10.0.0.5")}
+	if got := p.seenFree(); !slices.Equal(got, p.free) {
+		t.Errorf("after a window read, seen free = %v, want the read's %v", got, p.free)
+	}
+}

@@ -30,6 +30,12 @@ type Window struct {
 	First, Last netip.Addr
 }
 
+// Contains reports whether a lies between the window's first and last
+// addresses.
+func (w Window) Contains(a netip.Addr) bool {
+	return w.First.IsValid() && a.Compare(w.First) >= 0 && a.Compare(w.Last) <= 0
+}
+
 // NewRangeSet checks ranges and works out which of their addresses can be
 // handed out; exclude applies to the ranges of its family.
 func NewRangeSet(ranges []Range, exclude []netip.Prefix) (*RangeSet, error) {

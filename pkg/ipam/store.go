@@ -25,6 +25,13 @@ const maxAttempts = 64
 // at once, and those keep next-fit order.
 const orderedRounds = 8
 
+// crowdToSpread is how many addresses, seen free before a lost race and
+// taken by the time it is lost, show a burst bigger than the handful that
+// keeps order. Ordered retries cost a crowd of n about n writes each (one
+// contender wins a round), so such a burst spreads at once instead of after
+// orderedRounds.
+const crowdToSpread = orderedRounds
+
 // Store keeps allocations in etcd: one key per address of a scope, one per
 // owner, and a cursor per range set. Every write is one transaction with
 // create-only guards; there is no lock, no lease and no value holding a
@@ -219,6 +226,7 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 				}
 				continue
 			}
+			seen := p.seenFree()
 			p.free = freeIn(p.win, scope, kvs)
 			if slices.Contains(p.free, p.addr) {
 				continue // still free: another set lost the race
@@ -229,9 +237,11 @@ func (s *Store) Allocate(ctx context.Context, req Request) ([]Assigned, error) {
 			// all retry on the lowest free address after the one they
 			// lost, so one wins per round and pods started together get
 			// the next addresses in order, as users expect of a range.
-			// A bigger burst then spreads over the window, so it still
-			// converges within maxAttempts.
-			if a, key, ok := s.claims.choose(scope, p.free, attempt+1 >= orderedRounds); ok {
+			// A bigger burst spreads over the window, at once when the
+			// window shows a crowd took many of the addresses this ADD
+			// saw free, so it still converges within maxAttempts.
+			spread := attempt+1 >= orderedRounds || takenSince(seen, p.free, p.win) >= crowdToSpread
+			if a, key, ok := s.claims.choose(scope, p.free, spread); ok {
 				p.addr, p.claimed = a, key
 				continue
 			}
@@ -299,6 +309,27 @@ func (s *Store) takeCandidate(p *pick, cands []netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// seenFree is what this ADD last believed free: the last window read, or
+// the address it tried and the candidates the cursor named after it.
+func (p *pick) seenFree() []netip.Addr {
+	if p.free != nil {
+		return p.free
+	}
+	return append([]netip.Addr{p.addr}, p.cands...)
+}
+
+// takenSince counts the addresses of w that were in seen and are not in
+// free now: what other ADDs took while this one read and wrote.
+func takenSince(seen, free []netip.Addr, w Window) int {
+	n := 0
+	for _, a := range seen {
+		if w.Contains(a) && !slices.Contains(free, a) {
+			n++
+		}
+	}
+	return n
 }
 
 // nextCandidates are the addresses to name in the cursor after addr: those
