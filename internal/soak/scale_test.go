@@ -20,12 +20,16 @@ func currentScale() scale {
 	if os.Getenv("SOAK") == "full" {
 		s = scale{Name: "full", Nodes: 10, Pods: 1000, Rounds: 3, PoolFull: 250}
 	}
-	// SOAK_NODES and SOAK_PODS override either, to iterate at a small size.
+	// SOAK_NODES, SOAK_PODS and SOAK_ROUNDS override the size, to iterate
+	// small or to fit a full-size round into a time budget.
 	if v, err := strconv.Atoi(os.Getenv("SOAK_NODES")); err == nil && v > 0 {
 		s.Nodes = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("SOAK_PODS")); err == nil && v > 0 {
 		s.Pods = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("SOAK_ROUNDS")); err == nil && v > 0 {
+		s.Rounds = v
 	}
 	return s
 }
