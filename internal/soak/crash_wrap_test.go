@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,9 +118,9 @@ func (w *crashWrap) kills() (map[string]time.Duration, error) {
 	return out, err
 }
 
-// medianADD is the median duration of the ADDs the plugin ran to their
-// end under the wrap.
-func (w *crashWrap) medianADD() (time.Duration, error) {
+// addDurations are the durations of the ADDs the plugin ran to their end
+// under the wrap, shortest first.
+func (w *crashWrap) addDurations() ([]time.Duration, error) {
 	var ds []time.Duration
 	err := eachLine(filepath.Join(w.dir, "durations"), func(f []string) {
 		if us, err := strconv.ParseInt(f[0], 10, 64); err == nil {
@@ -127,13 +128,26 @@ func (w *crashWrap) medianADD() (time.Duration, error) {
 		}
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(ds) == 0 {
-		return 0, fmt.Errorf("no ADD of %s ran to its end under the wrap", w.binary)
+		return nil, fmt.Errorf("no ADD of %s ran to its end under the wrap", w.binary)
 	}
 	slices.Sort(ds)
-	return ds[len(ds)/2], nil
+	return ds, nil
+}
+
+// killDelays draws n points at random within ADDs as long as the measured
+// ones: each a uniform point of one measured ADD picked at random. Every
+// delay is then shorter than a real ADD, where a uniform draw up to the
+// median often came after the ADD it was meant for had ended.
+func killDelays(ds []time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		d := ds[rand.IntN(len(ds))]
+		out[i] = time.Duration(rand.Int64N(int64(d) + 1))
+	}
+	return out
 }
 
 func eachLine(path string, fn func(fields []string)) error {

@@ -46,14 +46,11 @@ func TestCrashMidAddIsReclaimedByTheRuntimeOrGC(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		medians := calibrateCrash(t, c, wraps)
+		durations := calibrateCrash(t, c, wraps)
 		for _, tg := range ct.crashTargets() {
 			t.Run(tg.role, func(t *testing.T) {
 				w := wraps[tg.binary]
-				delays := make([]time.Duration, kills)
-				for i := range delays {
-					delays[i] = time.Duration(rand.Int64N(int64(medians[tg.binary]) + 1))
-				}
+				delays := killDelays(durations[tg.binary], kills)
 				// Half the kills get the runtime's DEL, half never do.
 				withDel, withoutDel := delays[:(kills+1)/2], delays[(kills+1)/2:]
 				w.reset()
@@ -77,7 +74,8 @@ func TestCrashMidAddIsReclaimedByTheRuntimeOrGC(t *testing.T) {
 		// The agent's restart reinstalls the binaries: the wraps go first.
 		restore()
 		t.Run("agent", func(t *testing.T) {
-			crashAgents(t, c, ct, p, kills, medians[ct.crashTargets()[0].binary])
+			ds := durations[ct.crashTargets()[0].binary]
+			crashAgents(t, c, ct, p, kills, ds[len(ds)/2])
 		})
 	})
 }
@@ -119,9 +117,9 @@ func crashKills(sc scale) int {
 }
 
 // calibrateCrash runs two pods a node through the wraps, with no kill,
-// and returns each binary's median ADD: the kills' delays are drawn
-// below it.
-func calibrateCrash(t *testing.T, c *cluster, wraps map[string]*crashWrap) map[string]time.Duration {
+// and returns each binary's ADD durations: the kills' delays are drawn
+// within them.
+func calibrateCrash(t *testing.T, c *cluster, wraps map[string]*crashWrap) map[string][]time.Duration {
 	t.Helper()
 	pods, err := createPods(context.Background(), c, "crash", "calibrate", "macvlan", 2*len(c.nodes))
 	if err != nil {
@@ -134,14 +132,15 @@ func calibrateCrash(t *testing.T, c *cluster, wraps map[string]*crashWrap) map[s
 		t.Fatal(err)
 	}
 	requireClean(t, c, pods, "calibration")
-	out := map[string]time.Duration{}
+	out := map[string][]time.Duration{}
 	for name, w := range wraps {
-		d, err := w.medianADD()
+		ds, err := w.addDurations()
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[name] = d
-		progressf("crash: %s's median ADD is %s; its kills land in 0..that", name, d.Round(time.Millisecond))
+		out[name] = ds
+		progressf("crash: %s's ADDs took %s to %s (median %s); each kill lands at a random point of one of them",
+			name, ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond), ds[len(ds)/2].Round(time.Millisecond))
 	}
 	return out
 }
