@@ -122,12 +122,20 @@ func createPodsOn(ctx context.Context, c *cluster, nodes []*node, namespace, pre
 // eachOnNode runs fn for every pod on its node, at most
 // perNodeConcurrency at a time per node, and returns the wall time.
 func eachOnNode(pods []*podRun, fn func(p *podRun)) time.Duration {
+	return eachOnNodePaced(pods, 0, fn)
+}
+
+// eachOnNodePaced is eachOnNode with the i-th pod reaching its kubelet
+// i×pace after the start, as pods a controller creates at a steady rate
+// do, instead of all at once.
+func eachOnNodePaced(pods []*podRun, pace time.Duration, fn func(p *podRun)) time.Duration {
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, p := range pods {
+	for i, p := range pods {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			time.Sleep(time.Until(start.Add(time.Duration(i) * pace)))
 			p.node.kubelet <- struct{}{}
 			defer func() { <-p.node.kubelet }()
 			fn(p)
@@ -156,6 +164,8 @@ type sandboxPolicy struct {
 	// failed, when set, sees each failed sandbox as the plugin left it,
 	// before the runtime's DEL.
 	failed func(p *podRun, err error)
+	// pace, when set, spaces the pods' arrivals (eachOnNodePaced).
+	pace time.Duration
 }
 
 // maxSandboxAttempts bounds the kubelet's retries, which in a real node
@@ -186,7 +196,7 @@ func addPods(c *cluster, pods []*podRun, policy sandboxPolicy) (*phase, error) {
 		setupErrs = append(setupErrs, err)
 		mu.Unlock()
 	}
-	ph.Wall = eachOnNode(pods, func(p *podRun) {
+	ph.Wall = eachOnNodePaced(pods, policy.pace, func(p *podRun) {
 		list := lists[p.node.name]
 		var first time.Time
 		for attempt := 1; ; attempt++ {

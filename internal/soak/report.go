@@ -42,6 +42,9 @@ type Result struct {
 	Leaks           int     `json:"leaks"`
 	ConvergeMs      float64 `json:"convergeMs"` // the slowest round
 	AgentPeakRSSMB  float64 `json:"agentPeakRSSMB"`
+	// PaceMs is, when pods arrived one at a time, the time between two
+	// arrivals across the cluster; 0 when a phase's pods came at once.
+	PaceMs float64 `json:"paceMs,omitempty"`
 	// DeadSandboxes is, after a node's reboot, how the addresses of the
 	// sandboxes it killed were freed: "gc" (by the runtime's CNI GC),
 	// "takenOver" (handed to the pod's new sandbox before any DEL or GC),
@@ -171,8 +174,12 @@ func Tables(w io.Writer, rs []Result) error {
 			}
 		}
 		fmt.Fprintf(w, "### %s\n\n", s)
-		fmt.Fprintf(w, "%s, %s, scale %s: %d nodes, %d pods per round, %d round(s), a pool of %d addresses.\n\n",
-			any.Machine, any.Date, any.Scale, any.Nodes, any.Pods, any.Rounds, any.PoolSize)
+		arrival := ""
+		if any.PaceMs > 0 {
+			arrival = fmt.Sprintf(" (arriving one every %.0f ms across the cluster)", any.PaceMs)
+		}
+		fmt.Fprintf(w, "%s, %s, scale %s: %d nodes, %d pods per round%s, %d round(s), a pool of %d addresses.\n\n",
+			any.Machine, any.Date, any.Scale, any.Nodes, any.Pods, arrival, any.Rounds, any.PoolSize)
 		header := "| figure |"
 		rule := "|---|"
 		for _, c := range cols {

@@ -32,6 +32,7 @@ func TestTablesPutTheReferenceBesideMetaCNIAndMarkItsAbsence(t *testing.T) {
 	rs := []Result{
 		{Scenario: "churn/exact", Implementation: "meta-cni", Machine: "m", Date: "d", Scale: "full", Nodes: 10, Pods: 1000, Rounds: 3, PoolSize: 1000,
 			Adds: 3000, AddsOK: 3000, Dels: 3000, Errors: map[string]int{}, PodNetworkP50Ms: 150, PodNetworkP95Ms: 10400, AddsPerSecond: 12.5, AddP50Ms: 100, AddP95Ms: 250, AgentPeakRSSMB: 40},
+		{Scenario: "churn/paced", Implementation: "meta-cni", Machine: "m", Date: "d", Scale: "scaled", Nodes: 10, Pods: 100, Rounds: 1, PoolSize: 4093, PaceMs: 500, Errors: map[string]int{}},
 		{Scenario: "full-pool", Implementation: "meta-cni", Errors: map[string]int{"100": 50, "11": 1}},
 		{Scenario: "full-pool", Implementation: Reference, Errors: map[string]int{"999": 2}, AddsPerSecond: 2,
 			Messages: map[string]int{"error waiting for pod: `context deadline exceeded`": 7, "could not allocate": 2, "a": 1, "b": 1, "c": 1, "d": 1}},
@@ -44,6 +45,7 @@ func TestTablesPutTheReferenceBesideMetaCNIAndMarkItsAbsence(t *testing.T) {
 	for _, want := range []string{
 		"### churn/exact\n",
 		"m, d, scale full: 10 nodes, 1000 pods per round, 3 round(s), a pool of 1000 addresses.",
+		"m, d, scale scaled: 10 nodes, 100 pods per round (arriving one every 500 ms across the cluster), 1 round(s), a pool of 4093 addresses.",
 		"| figure | meta-cni | Multus + Whereabouts |",
 		"| pod ADDs / DELs | 3000 / 3000 | next session |",
 		"| ADDs/s | 12.5 | next session |",
