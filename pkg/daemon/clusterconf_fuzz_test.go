@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"maps"
 	"os"
@@ -89,21 +88,12 @@ func FuzzFirstClusterConf(f *testing.F) {
 		if err != nil || !auto {
 			t.Fatalf("installing for %q: auto %v, %v", data, auto, err)
 		}
-		var installed struct {
-			Plugins []struct {
-				ClusterNetwork string          `json:"clusterNetwork"`
-				Capabilities   map[string]bool `json:"capabilities"`
-			} `json:"plugins"`
-		}
-		if err := json.Unmarshal(out, &installed); err != nil {
-			t.Fatal(err)
-		}
-		p := installed.Plugins[0]
-		if p.ClusterNetwork != "/etc/cni/net.d/10-x.conflist" {
-			t.Fatalf("installed clusterNetwork %q", p.ClusterNetwork)
+		clusterNetwork, caps := installedMetaCNI(t, out)
+		if clusterNetwork != "/etc/cni/net.d/10-x.conflist" {
+			t.Fatalf("installed clusterNetwork %q", clusterNetwork)
 		}
 		for k := range wantCaps {
-			if !p.Capabilities[k] {
+			if !caps[k] {
 				t.Fatalf("installed conflist does not ask for %s, which %q declares: %s", k, data, out)
 			}
 		}

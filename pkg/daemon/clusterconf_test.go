@@ -1,15 +1,14 @@
 package daemon
 
 import (
-	"github.com/containernetworking/cni/libcni"
-
 	"bytes"
-	"encoding/json"
 	"errors"
 	"maps"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/containernetworking/cni/libcni"
 )
 
 const (
@@ -93,6 +92,24 @@ func TestFirstClusterConfOfAMissingDirIsNoneYet(t *testing.T) {
 	}
 }
 
+// installedMetaCNI reads the clusterNetwork and capabilities of the
+// meta-cni entry of a conflist rewriteConflist wrote.
+func installedMetaCNI(t *testing.T, conflist []byte) (clusterNetwork string, caps map[string]bool) {
+	t.Helper()
+	p := metaCNIEntry(t, conflist)
+	clusterNetwork, _ = p["clusterNetwork"].(string)
+	raw, _ := p["capabilities"].(map[string]any)
+	caps = map[string]bool{}
+	for k, v := range raw {
+		b, ok := v.(bool)
+		if !ok {
+			t.Fatalf("capability %q is %v, not a bool: %s", k, v, conflist)
+		}
+		caps[k] = b
+	}
+	return clusterNetwork, caps
+}
+
 func TestAutoConflistNamesTheConfByHostPathAndAddsItsCapabilities(t *testing.T) {
 	chart := `{"cniVersion":"1.1.0","name":"meta-cni","plugins":[{"type":"meta-cni","capabilities":{"bandwidth":false,"io.kubernetes.cri.pod-annotations":true}}]}`
 	in := conflistInputs{kubeconfig: "/k", hostConfDir: "/etc/cni/net.d",
@@ -101,23 +118,14 @@ func TestAutoConflistNamesTheConfByHostPathAndAddsItsCapabilities(t *testing.T) 
 	if err != nil || !auto {
 		t.Fatalf("auto %v, err %v", auto, err)
 	}
-	var list struct {
-		Plugins []struct {
-			ClusterNetwork string          `json:"clusterNetwork"`
-			Capabilities   map[string]bool `json:"capabilities"`
-		} `json:"plugins"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		t.Fatal(err)
-	}
-	p := list.Plugins[0]
-	if p.ClusterNetwork != "/etc/cni/net.d/10-calico.conflist" {
-		t.Errorf("clusterNetwork %q, want the chosen conf's host path", p.ClusterNetwork)
+	clusterNetwork, caps := installedMetaCNI(t, out)
+	if clusterNetwork != "/etc/cni/net.d/10-calico.conflist" {
+		t.Errorf("clusterNetwork %q, want the chosen conf's host path", clusterNetwork)
 	}
 	// The chart's explicit false wins; what the cluster conf adds is asked for.
 	want := map[string]bool{"bandwidth": false, "portMappings": true, "io.kubernetes.cri.pod-annotations": true}
-	if !maps.Equal(p.Capabilities, want) {
-		t.Errorf("capabilities %v, want %v", p.Capabilities, want)
+	if !maps.Equal(caps, want) {
+		t.Errorf("capabilities %v, want %v", caps, want)
 	}
 }
 

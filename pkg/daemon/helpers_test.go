@@ -128,10 +128,16 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 // installedPlugin returns the meta-cni plugin object of the installed conflist.
 func installedPlugin(t *testing.T, f *fixture) map[string]any {
 	t.Helper()
+	return metaCNIEntry(t, []byte(readFile(t, f.conflistPath())))
+}
+
+// metaCNIEntry returns the meta-cni plugin object of a conflist.
+func metaCNIEntry(t *testing.T, conflist []byte) map[string]any {
+	t.Helper()
 	var cl struct {
 		Plugins []map[string]any `json:"plugins"`
 	}
-	if err := json.Unmarshal([]byte(readFile(t, f.conflistPath())), &cl); err != nil {
+	if err := json.Unmarshal(conflist, &cl); err != nil {
 		t.Fatalf("installed conflist: %v", err)
 	}
 	for _, p := range cl.Plugins {
